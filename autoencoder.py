@@ -1,0 +1,225 @@
+"""Train convolutional autoencoders on MNIST-format images and save the one you like (part A).
+
+usage: python autoencoder.py -d datasets/sample/train-images-idx3-ubyte.gz
+       python autoencoder.py -d IMAGES --no-input --epochs 5 --save models/autoencoder.h5
+"""
+import sys
+
+import numpy as np
+
+from convae import cli, data, plots, training
+from convae.backend import seed_everything, set_verbose
+from convae.errors import UserError
+from convae.networks import BOTTLENECK, build_autoencoder, check_image_size
+from convae.params import Param, integer, integer_list, per_layer, real, show
+from convae.prompts import Prompter
+from convae.records import make_output_dir
+from convae.session import Session
+
+MAX_LAYERS = 6
+LEARNING_RATE = 1e-3
+
+
+def default_filters(layers):
+    """32, 64, then 128 for every deeper layer."""
+    return [min(32 * 2 ** i, 128) for i in range(layers)]
+
+
+def _fit_limit(value, values):
+    if value > values["n_images"]:
+        raise ValueError(f"expected at most {values['n_images']} (the images in the file), got {value}")
+    return value
+
+
+def _fit_layers(value, values):
+    check_image_size(value, values["image_shape"])
+    return value
+
+
+def _fit_kernel(value, values):
+    kernel = per_layer(value, values["layers"], "kernel size")
+    if max(kernel) > min(values["image_shape"][:2]):
+        raise ValueError(f"kernel size {max(kernel)} is larger than the {values['image_shape'][0]}x"
+                         f"{values['image_shape'][1]} images")
+    return kernel
+
+
+def _fit_batch(value, values):
+    n = values["limit"] or values["n_images"]
+    n_train = n - data.validation_size(n, values["val_split"])
+    if value > n_train:
+        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
+    return value
+
+
+# Settings: flags only, fixed for the whole run.
+SETTINGS = [
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=_fit_limit,
+          metavar="N"),
+    Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.2,
+          "share of the images held out for validation", metavar="R"),
+    Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
+]
+# Hyperparameters: asked for before every experiment (unless given as flags for the first one).
+HYPERPARAMETERS = [
+    Param("layers", integer(1, MAX_LAYERS), 3, "convolutional layers in the encoder; the decoder mirrors them",
+          "Convolutional layers in the encoder", fit=_fit_layers, metavar="N"),
+    Param("kernel", integer_list(1, 15), [3], "convolution kernel size: one for all layers or one per layer",
+          "Kernel size (one, or one per layer)", fit=_fit_kernel, metavar="K[,K...]"),
+    Param("filters", integer_list(1, 1024), lambda v: default_filters(v["layers"]),
+          "filters per layer: one for all layers or one per layer (default: 32,64,128,128...)",
+          "Filters per layer", fit=lambda value, v: per_layer(value, v["layers"], "filter count"),
+          metavar="F[,F...]"),
+    Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
+    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=_fit_batch,
+          metavar="N"),
+    Param("dropout", real(0.0, 1.0), 0.1, "dropout rate after every block (0 for none)", "Dropout rate",
+          metavar="R"),
+]
+COLUMNS = [("experiment", "#"), ("layers", "layers"), ("kernel", "kernel"), ("filters", "filters"),
+           ("epochs", "epochs"), ("batch_size", "batch"), ("dropout", "dropout"), ("parameters", "parameters"),
+           ("loss", "loss"), ("val_loss", "val_loss"), ("minutes", "minutes"), ("status", "status"),
+           ("saved", "saved to")]
+MENU = {"1": "repeat with other hyperparameters", "2": "plots and table of the experiments so far",
+        "3": "save a model", "4": "exit"}
+
+
+def parse_args(argv):
+    parser = cli.make_parser("autoencoder.py", __doc__, [("-d", "train_images", "training images (idx, gzipped or not)")],
+                             SETTINGS + HYPERPARAMETERS)
+    parser.add_argument("--output-dir", metavar="DIR", help="where plots and experiments.csv go "
+                        "(default: runs/autoencoder-<date-time>)")
+    parser.add_argument("--save", metavar="PATH", help="where to save the model (default: models/autoencoder.h5; "
+                        "with --no-input the model is saved only when this is given)")
+    return parser.parse_args(cli.normalize_argv(argv))
+
+
+def train_experiment(number, hyper, settings, images, val_images):
+    """Build and train one autoencoder; return its Experiment (None if stopped before one epoch)."""
+    from convae.backend import keras
+    seed_everything(settings["seed"])
+    model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"])
+    # Pixels are intensities in [0, 1] and mostly near 0 or 1: binary cross-entropy on a sigmoid
+    # output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge.
+    model.compile(optimizer=keras().optimizers.Adam(LEARNING_RATE), loss="binary_crossentropy")
+    print(f"\nExperiment {number}: {model.count_params():,} parameters, bottleneck "
+          f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "
+          f"{len(images)} training and {len(val_images)} validation images")
+    elapsed = training.timer()
+    history, interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"],
+                                        hyper["batch_size"])
+    done = len(history.get("loss", []))
+    if done == 0:
+        print(f"Experiment {number} discarded: no epoch finished.")
+        return None
+    status = f"stopped at epoch {done} of {hyper['epochs']}" if interrupted else "complete"
+    metrics = {"loss": history["loss"][-1], "val_loss": history["val_loss"][-1]}
+    print(f"Experiment {number}: loss {metrics['loss']:.4f}, validation loss {metrics['val_loss']:.4f} "
+          f"({status}, {elapsed() / 60:.1f} min)")
+    return training.Experiment(number, dict(hyper), model, history, elapsed(), status, metrics)
+
+
+def experiment_figures(session, experiment, val_images):
+    """The figures that belong to one experiment (written once, never overwritten)."""
+    n = experiment.number
+    shown = val_images[:10]
+    reconstructions = experiment.model.predict(shown, verbose=0)
+    return [plots.history(experiment.history, session.path(f"experiment-{n}-loss.png"),
+                          f"Experiment {n}: {_describe(experiment.hyper)}", ["loss"]),
+            plots.image_pairs(shown, reconstructions, session.path(f"experiment-{n}-reconstructions.png"),
+                              f"Experiment {n}: validation images and their reconstructions")]
+
+
+def summary_figures(session):
+    """Table and the final losses against each hyperparameter, across all experiments so far."""
+    n = session.experiments[-1].number
+    names = [p.name for p in HYPERPARAMETERS]
+    return [plots.against_hyperparameters(session.rows(), names, ["loss"],
+                                          session.path(f"after-experiment-{n}-loss-vs-hyperparameters.png"))]
+
+
+def describe(images, settings):
+    """A function giving the JSON description of an experiment's saved model."""
+    def description(experiment):
+        return {"model": "convolutional autoencoder", "experiment": experiment.number,
+                "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
+                "loss": "binary_crossentropy", "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
+                "metrics": experiment.metrics, "history": experiment.history, "parameters": experiment.parameters,
+                "input_shape": list(experiment.model.input_shape[1:]), "bottleneck_layer": BOTTLENECK,
+                "bottleneck_shape": list(experiment.model.get_layer(BOTTLENECK).output.shape[1:]),
+                "data": {"train_images": {"path": images.path, "md5": images.md5, "count": int(len(images.array))}},
+                "seed": settings["seed"]}
+    return description
+
+
+def _describe(hyper):
+    return ", ".join(f"{k.replace('_', ' ')} {show(v)}" for k, v in hyper.items())
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    set_verbose(args.verbose)
+    plots.configure(show=not args.no_show)
+    prompter = Prompter(enabled=not args.no_input)
+    images = cli.ask_file(prompter, "Training images (idx file)", args.train_images, data.load_images, "-d")
+    context = {"image_shape": images.array.shape[1:], "n_images": len(images.array)}
+    settings = cli.resolve(SETTINGS, vars(args), prompter, context)
+    pixels = data.to_float(images.array[:settings["limit"]])
+    train_idx, val_idx = data.split_indices(len(pixels), settings["val_split"], settings["seed"])
+    train_images, val_images = pixels[train_idx], pixels[val_idx]
+    del pixels
+    session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False)
+    print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
+          f"outputs go to {session.output_dir}")
+    given, previous = vars(args), None
+    while True:
+        hyper = cli.resolve(HYPERPARAMETERS, given, prompter, dict(context, **settings), previous)
+        given, previous = {}, hyper
+        experiment = train_experiment(len(session.experiments) + 1, hyper, settings, train_images, val_images)
+        if experiment is not None:
+            session.add(experiment)
+            for path in experiment_figures(session, experiment, val_images):
+                print(f"  wrote {path}")
+        if args.no_input:
+            return finish_unattended(session, args, images, settings)
+        if not menu(session, args, images, settings):
+            return 0
+
+
+def finish_unattended(session, args, images, settings):
+    if not session.experiments:
+        raise UserError("training stopped before the first epoch finished; nothing to save")
+    for path in summary_figures(session):
+        print(f"  wrote {path}")
+    print(f"  wrote {session.write_csv()}")
+    if args.save:
+        session.save(session.experiments[-1], args.save, describe(images, settings), ask=False)
+    return 0
+
+
+def menu(session, args, images, settings):
+    """The choices after an experiment; return True to run another experiment, False to exit."""
+    while True:
+        print()
+        choice = session.prompter.choose("Choose", MENU)
+        try:
+            if choice == "1":
+                return True
+            if not session.experiments and choice in "23":
+                print("No experiment finished yet: choose 1 to train one.")
+            elif choice == "2":
+                print("\n" + session.table())
+                for path in summary_figures(session):
+                    print(f"  wrote {path}")
+                print(f"  wrote {session.write_csv()}")
+            elif choice == "3":
+                chosen = session.pick("Experiment to save", session.experiments[-1])
+                session.save(chosen, args.save or "models/autoencoder.h5", describe(images, settings))
+            elif choice == "4" and session.confirm_exit():
+                return False
+        except UserError as e:
+            print(f"error: {e}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

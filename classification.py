@@ -1,0 +1,311 @@
+"""Classify MNIST-format digits with the encoder of a saved autoencoder (part B).
+
+usage: python classification.py -d TRAIN_IMAGES -dl TRAIN_LABELS -t TEST_IMAGES -tl TEST_LABELS -model AUTOENCODER.h5
+"""
+import csv
+import io
+import json
+import os
+import sys
+
+import numpy as np
+
+from convae import classifier, cli, data, metrics, plots, training
+from convae.backend import seed_everything, set_verbose
+from convae.encoder import check_fits, extract_encoder, load_autoencoder
+from convae.errors import UserError
+from convae.files import write_text_atomic
+from convae.networks import build_classifier
+from convae.params import Param, integer, real, show
+from convae.prompts import Prompter
+from convae.records import make_output_dir
+from convae.session import Session
+
+
+def _fit_limit(value, values):
+    if value > values["n_images"]:
+        raise ValueError(f"expected at most {values['n_images']} (the training images), got {value}")
+    return value
+
+
+def _fit_batch(value, values):
+    n = values["limit"] or values["n_images"]
+    n_train = n - data.validation_size(n, values["val_split"])
+    if value > n_train:
+        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
+    return value
+
+
+SETTINGS = [
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=_fit_limit,
+          metavar="N"),
+    Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
+          "share of the training images held out for validation (never the test set)", metavar="R"),
+    Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
+    Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)", metavar="LR"),
+    Param("fine_tune_learning_rate", real(1e-7, 1.0), 1e-4, "Adam's learning rate in stage 2 (the whole network)",
+          metavar="LR"),
+]
+HYPERPARAMETERS = [
+    Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer", "Units in the fully connected layer",
+          metavar="N"),
+    Param("epochs", integer(1, 10000), 5, "stage 1 epochs: the head alone, encoder frozen",
+          "Epochs of stage 1 (head only)", metavar="N"),
+    Param("fine_tune_epochs", integer(0, 10000), 5, "stage 2 epochs: the whole network (0 skips stage 2)",
+          "Epochs of stage 2 (whole network)", metavar="N"),
+    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=_fit_batch, metavar="N"),
+    Param("dropout", real(0.0, 1.0), 0.5, "dropout rate after the fully connected layer", "Dropout rate",
+          metavar="R"),
+]
+COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
+           ("batch_size", "batch"), ("dropout", "dropout"), ("parameters", "parameters"), ("loss", "loss"),
+           ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
+           ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
+           ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
+MENU = {"1": "repeat with other hyperparameters", "2": "plots and tables of the experiments so far",
+        "3": "classify the test set", "4": "save a classifier", "5": "exit"}
+PATHS = [("-d", "train_images", "training images (idx, gzipped or not)"),
+         ("-dl", "train_labels", "training labels"),
+         ("-t", "test_images", "test images"),
+         ("-tl", "test_labels", "test labels"),
+         ("-model", "model", "the autoencoder (.h5) whose encoder the classifier reuses")]
+
+
+def parse_args(argv):
+    parser = cli.make_parser("classification.py", __doc__, PATHS, SETTINGS + HYPERPARAMETERS)
+    parser.add_argument("--output-dir", metavar="DIR", help="where plots, tables and test reports go "
+                        "(default: runs/classification-<date-time>)")
+    parser.add_argument("--save", metavar="PATH", help="where to save the classifier (default: models/classifier.h5; "
+                        "with --no-input it is saved only when this is given)")
+    return parser.parse_args(cli.normalize_argv(argv))
+
+
+class Inputs:
+    """The four data files and the autoencoder, each checked against the others as it arrives."""
+
+    def __init__(self, args, prompter):
+        ask = lambda label, dest, load, flag: cli.ask_file(prompter, label, getattr(args, dest), load, flag)  # noqa
+        self.train_images = ask("Training images (idx file)", "train_images", data.load_images, "-d")
+        self.train_labels = ask("Training labels (idx file)", "train_labels", self._train_labels, "-dl")
+        self.classes = int(self.train_labels.array.max()) + 1
+        self.test_images = ask("Test images (idx file)", "test_images", self._test_images, "-t")
+        self.test_labels = ask("Test labels (idx file)", "test_labels", self._test_labels, "-tl")
+        self.autoencoder_path, (self.encoder, self.encoder_note) = None, (None, None)
+        self.encoder = ask("Autoencoder (.h5 file)", "model", self._encoder, "-model")
+        self.encoder_weights = self.encoder.get_weights()
+
+    def _train_labels(self, path):
+        labels = data.load_labels(path)
+        data.check_pair(self.train_images, labels)
+        return labels
+
+    def _test_images(self, path):
+        images = data.load_images(path)
+        data.check_same_size(self.train_images, images)
+        return images
+
+    def _test_labels(self, path):
+        labels = data.load_labels(path)
+        data.check_pair(self.test_images, labels)
+        data.check_classes(labels, self.classes)
+        return labels
+
+    def _encoder(self, path):
+        encoder, note = extract_encoder(load_autoencoder(path), path)
+        check_fits(encoder, self.train_images.array.shape[1:] + (1,), path)
+        self.autoencoder_path, self.encoder_note = path, note
+        return encoder
+
+    def record(self):
+        files = {"train_images": self.train_images, "train_labels": self.train_labels,
+                 "test_images": self.test_images, "test_labels": self.test_labels}
+        return {name: {"path": f.path, "md5": f.md5, "count": int(len(f.array))} for name, f in files.items()}
+
+
+def train_experiment(number, hyper, settings, inputs, train, validation):
+    """Build the classifier on a fresh copy of the encoder and train it in two stages."""
+    seed_everything(settings["seed"])
+    encoder = classifier.fresh_encoder(inputs.encoder, inputs.encoder_weights)
+    model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"])
+    print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "
+          f"{len(validation[0])} validation images")
+    elapsed = training.timer()
+    history, stage2_start, status = classifier.train_two_stages(
+        model, encoder, train, validation, hyper, (settings["learning_rate"], settings["fine_tune_learning_rate"]))
+    if not history.get("loss"):
+        print(f"Experiment {number} discarded: no epoch finished.")
+        return None
+    val = metrics.evaluate(validation[1], model.predict(validation[0], verbose=0))
+    figures = {"loss": history["loss"][-1], "accuracy": history["accuracy"][-1], "val_loss": val["loss"],
+               "val_accuracy": val["accuracy"], "val_precision": val["precision"], "val_recall": val["recall"],
+               "val_f1": val["f1"]}
+    print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
+          f"macro F1 {val['f1']:.4f} ({status}, {elapsed() / 60:.1f} min)")
+    return training.Experiment(number, dict(hyper), model, history, elapsed(), status, figures,
+                               extra={"stage2_start": stage2_start})
+
+
+def experiment_figures(session, experiment):
+    n = experiment.number
+    return [plots.history(experiment.history, session.path(f"experiment-{n}-curves.png"),
+                          f"Experiment {n}: " + ", ".join(f"{k.replace('_', ' ')} {show(v)}"
+                                                          for k, v in experiment.hyper.items()),
+                          ["loss", "accuracy"], experiment.extra.get("stage2_start"))]
+
+
+def summary_figures(session):
+    n = session.experiments[-1].number
+    return [plots.against_hyperparameters(session.rows(), [p.name for p in HYPERPARAMETERS], ["loss", "accuracy"],
+                                          session.path(f"after-experiment-{n}-vs-hyperparameters.png"))]
+
+
+def classify_test_set(session, experiment, inputs, settings):
+    """Report the test set's figures for one experiment's model and write its files."""
+    x = data.to_float(inputs.test_images.array)
+    y = inputs.test_labels.array
+    probabilities = experiment.model.predict(x, verbose=0)
+    report = metrics.evaluate(y, probabilities)
+    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    folder = session.path(f"test-experiment-{experiment.number}")
+    os.makedirs(folder, exist_ok=True)
+    print(f"\nTest set, experiment {experiment.number} ({len(y)} images): accuracy {report['accuracy']:.4f}, "
+          f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect")
+    print(_sklearn_report(y, predicted, inputs.classes))
+    print("Confusion matrix (rows: true class, columns: predicted):")
+    print(np.array2string(np.array(report["confusion_matrix"]), max_line_width=200))
+    report.update(experiment=experiment.number, hyperparameters=experiment.hyper, settings=settings,
+                  autoencoder=inputs.autoencoder_path, data=inputs.record())
+    written = [os.path.join(folder, "test_report.json"), os.path.join(folder, "predictions.csv")]
+    write_text_atomic(written[0], json.dumps(report, indent=2) + "\n")
+    write_text_atomic(written[1], _predictions_csv(y, predicted, confidence))
+    right, wrong = np.flatnonzero(predicted == y), np.flatnonzero(predicted != y)
+    titles = lambda idx: [f"{predicted[i]} (true {y[i]})" for i in idx]  # noqa: E731
+    written += [
+        plots.image_grid(x[right[:30]], titles(right[:30]), os.path.join(folder, "correct.png"),
+                         f"Correctly classified: {len(right)} of {len(y)} (predicted, true)"),
+        plots.image_grid(x[wrong[:30]], titles(wrong[:30]), os.path.join(folder, "misclassified.png"),
+                         f"Misclassified: {len(wrong)} of {len(y)} (predicted, true)"),
+        plots.confusion(report["confusion_matrix"], os.path.join(folder, "confusion_matrix.png"),
+                        f"Experiment {experiment.number}: test confusion matrix"),
+        plots.embedding(_feature_map(experiment.model, x), y, os.path.join(folder, "encoder_features_pca.png"),
+                        "Encoder features of the test images (PCA), by true class"),
+    ]
+    for path in written:
+        print(f"  wrote {path}")
+    experiment.extra["test"] = {k: report[k] for k in ("accuracy", "loss", "errors")}
+    return report
+
+
+def _sklearn_report(y, predicted, classes):
+    from sklearn.metrics import classification_report
+    return classification_report(y, predicted, labels=list(range(classes)), digits=4, zero_division=0)
+
+
+def _predictions_csv(y, predicted, confidence):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "true", "predicted", "confidence"])
+    for i, (t, p, c) in enumerate(zip(y, predicted, confidence)):
+        writer.writerow([i, int(t), int(p), f"{c:.6f}"])
+    return out.getvalue()
+
+
+def _feature_map(model, x):
+    """The encoder's output for `x`, projected on its first two principal components."""
+    from sklearn.decomposition import PCA
+    from convae.backend import keras
+    features = keras().Model(model.input, model.get_layer("flatten").output).predict(x, verbose=0)
+    return PCA(n_components=2, random_state=0).fit_transform(features)
+
+
+def describe(inputs, settings):
+    def description(experiment):
+        return {"model": "classifier on the encoder of an autoencoder", "experiment": experiment.number,
+                "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
+                "validation": experiment.metrics, "test": experiment.extra.get("test"),
+                "history": experiment.history, "stage2_first_epoch": experiment.extra.get("stage2_start"),
+                "parameters": experiment.parameters, "classes": inputs.classes,
+                "autoencoder": inputs.autoencoder_path, "encoder": inputs.encoder_note,
+                "input_shape": list(experiment.model.input_shape[1:]), "data": inputs.record(),
+                "seed": settings["seed"]}
+    return description
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    set_verbose(args.verbose)
+    plots.configure(show=not args.no_show)
+    prompter = Prompter(enabled=not args.no_input)
+    inputs = Inputs(args, prompter)
+    print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
+    context = {"image_shape": inputs.train_images.array.shape[1:], "n_images": len(inputs.train_images.array)}
+    settings = cli.resolve(SETTINGS, vars(args), prompter, context)
+    limit = settings["limit"]
+    pixels, labels = data.to_float(inputs.train_images.array[:limit]), inputs.train_labels.array[:limit]
+    train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
+    train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
+    del pixels
+    session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True)
+    print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
+          f"outputs go to {session.output_dir}")
+    given, previous = vars(args), None
+    while True:
+        hyper = cli.resolve(HYPERPARAMETERS, given, prompter, dict(context, **settings), previous)
+        given, previous = {}, hyper
+        experiment = train_experiment(len(session.experiments) + 1, hyper, settings, inputs, train, validation)
+        if experiment is not None:
+            session.add(experiment)
+            for path in experiment_figures(session, experiment):
+                print(f"  wrote {path}")
+        if args.no_input:
+            return finish_unattended(session, args, inputs, settings)
+        if not menu(session, args, inputs, settings):
+            return 0
+
+
+def finish_unattended(session, args, inputs, settings):
+    if not session.experiments:
+        raise UserError("training stopped before the first epoch finished; nothing to classify")
+    experiment = session.experiments[-1]
+    print("\n" + session.table())
+    for path in summary_figures(session):
+        print(f"  wrote {path}")
+    print(f"  wrote {session.write_csv()}")
+    classify_test_set(session, experiment, inputs, settings)
+    if args.save:
+        session.save(experiment, args.save, describe(inputs, settings), ask=False)
+    return 0
+
+
+def menu(session, args, inputs, settings):
+    """The choices after an experiment; return True to run another experiment, False to exit."""
+    while True:
+        print()
+        choice = session.prompter.choose("Choose", MENU)
+        try:
+            if choice == "1":
+                return True
+            if not session.experiments and choice in "234":
+                print("No experiment finished yet: choose 1 to train one.")
+            elif choice == "2":
+                print("\n" + session.table())
+                for path in summary_figures(session):
+                    print(f"  wrote {path}")
+                print(f"  wrote {session.write_csv()}")
+            elif choice == "3":
+                print("\n" + session.table())
+                best = session.best() or session.experiments[-1]
+                chosen = session.pick("Experiment whose model classifies the test set (default: best validation "
+                                      "accuracy)", best)
+                classify_test_set(session, chosen, inputs, settings)
+            elif choice == "4":
+                chosen = session.pick("Experiment to save", session.best() or session.experiments[-1])
+                session.save(chosen, args.save or "models/classifier.h5", describe(inputs, settings))
+            elif choice == "5" and session.confirm_exit():
+                return False
+        except UserError as e:
+            print(f"error: {e}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

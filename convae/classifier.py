@@ -1,0 +1,73 @@
+"""The classifier's two training stages: the head alone, then the whole network."""
+from convae import training
+from convae.backend import keras
+
+
+def fresh_encoder(encoder, weights):
+    """A copy of `encoder` with the autoencoder's weights, so that every experiment starts alike.
+
+    The copy leaves out the encoder's Dropout layers. They regularised the reconstruction; here
+    they would make the features the head trains on (dropout active) differ from those it is
+    used on (dropout off), and a Keras 3 fit() cannot keep them in inference mode alone. The
+    classifier has its own dropout in the head.
+    """
+    k = keras()
+
+    def clone(layer):
+        if isinstance(layer, k.layers.Dropout):
+            return k.layers.Identity(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+    copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
+    copy.set_weights(weights)
+    return copy
+
+
+def freeze_encoder(encoder):
+    """Stage 1: nothing in the encoder trains, BatchNormalization statistics included."""
+    encoder.trainable = False
+
+
+def unfreeze_encoder(encoder):
+    """Stage 2: the encoder's weights train, but its BatchNormalization layers stay frozen.
+
+    In Keras 3 a frozen BatchNormalization layer also runs in inference mode, so its moving
+    statistics, learnt on the autoencoder's task, are neither used as batch statistics nor updated.
+    """
+    encoder.trainable = True
+    for layer in encoder.layers:
+        if isinstance(layer, keras().layers.BatchNormalization):
+            layer.trainable = False
+
+
+def compile_classifier(model, learning_rate):
+    """Compile (again: a change of `trainable` takes effect only at compile time)."""
+    model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def train_two_stages(model, encoder, train, validation, hyper, learning_rates, callbacks=()):
+    """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
+    x, y = train
+    freeze_encoder(encoder)
+    compile_classifier(model, learning_rates[0])
+    print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
+    history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks)
+    stage2_start = len(history.get("loss", [])) + 1
+    if interrupted:
+        return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}"
+    if hyper["fine_tune_epochs"] == 0:
+        return history, None, "complete (stage 1 only)"
+    unfreeze_encoder(encoder)
+    compile_classifier(model, learning_rates[1])
+    print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
+    more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
+                                     callbacks)
+    for key, values in more.items():
+        history.setdefault(key, []).extend(values)
+    done = len(more.get("loss", []))
+    status = f"stopped in stage 2 at epoch {done} of {hyper['fine_tune_epochs']}" if interrupted else "complete"
+    return history, stage2_start, status
+
+
+def _epochs(n):
+    return f"{n} epoch" + ("" if n == 1 else "s")

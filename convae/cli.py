@@ -1,0 +1,133 @@
+"""Command-line plumbing shared by both scripts: flags, prompts for what they left open, exit codes."""
+import argparse
+import os
+import sys
+
+from convae.errors import EndOfInput, UserError
+from convae.params import show
+
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"  # hyphen, dashes and minus that PDFs print for "-"
+
+
+def normalize_argv(argv):
+    """Turn the en dashes (and similar) that PDFs print in front of flags into plain dashes."""
+    fixed = []
+    for arg in argv:
+        stripped = arg.lstrip("-" + _DASHES)
+        lead = arg[:len(arg) - len(stripped)]
+        fixed.append("-" * len(lead) + stripped if lead else arg)
+    return fixed
+
+
+def make_parser(prog, description, paths, params):
+    """An argparse parser with the data-path flags, one flag per Param, and the common options."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    files = parser.add_argument_group("data files (asked for when missing)")
+    for flag, dest, help_text in paths:
+        files.add_argument(flag, dest=dest, metavar="PATH", help=help_text)
+    group = parser.add_argument_group("hyperparameters and settings")
+    for p in params:
+        default = "depends on other values" if callable(p.default) else show(p.default) if p.default is not None else "none"
+        group.add_argument(p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
+                           help=f"{p.help} (default: {default})")
+    parser.add_argument("--no-input", action="store_true",
+                        help="never prompt: missing paths are an error, missing values take their defaults")
+    parser.add_argument("--no-show", action="store_true",
+                        help="never open plot windows, even where a display exists (PNG files are always written)")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
+    return parser
+
+
+def _argparse_type(param):
+    def convert(text):
+        try:
+            return param.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = param.name
+    return convert
+
+
+def resolve(params, given, prompter, context, previous=None):
+    """Return a dict with one value per Param.
+
+    Values given as flags are checked and used; the others are asked for (those with a prompt)
+    with the previous experiment's value, or else the default, in brackets. `context` holds
+    facts about the data (image size, number of images) that some checks need.
+    """
+    values = dict(context)
+    for p in params:
+        if given.get(p.name) is not None:
+            try:
+                values[p.name] = p.resolve(given[p.name], values)
+            except ValueError as e:
+                raise UserError(f"{p.flag}: {e}") from None
+            continue
+        default = _fitting(p, (previous or {}).get(p.name), values)
+        if default is None:
+            default = _fitting(p, p.default_for(values), values)
+        if p.prompt and prompter.enabled:
+            values[p.name] = prompter.ask(p.prompt, lambda text, p=p: p.resolve(p.parse(text), values), default)
+        elif default is not None or p.default_for(values) is None:
+            values[p.name] = default
+        else:
+            raise UserError(f"{p.flag}: the default {show(p.default_for(values))} does not fit: "
+                            f"{_why(p, p.default_for(values), values)}")
+    return {p.name: values[p.name] for p in params}
+
+
+def _fitting(param, value, values):
+    """`value` resolved against `values`, or None where it does not fit."""
+    if value is None:
+        return None
+    try:
+        return param.resolve(value, values)
+    except ValueError:
+        return None
+
+
+def _why(param, value, values):
+    try:
+        param.resolve(value, values)
+    except ValueError as e:
+        return str(e)
+    return ""
+
+
+def ask_file(prompter, label, given, load, flag):
+    """Load the file given by `flag`, or ask for a path until one loads.
+
+    A bad path given as a flag is an error with --no-input; otherwise the reason is shown and
+    the path asked for again.
+    """
+    if given:
+        try:
+            return load(given)
+        except (ValueError, OSError, UserError) as e:
+            if not prompter.enabled:
+                raise UserError(str(e)) from None
+            print(f"  {e}", flush=True)
+
+    def parse(path):
+        try:
+            return load(os.path.expanduser(path))
+        except (OSError, UserError) as e:
+            raise ValueError(str(e)) from None
+    return prompter.ask(label, parse, flag=flag)
+
+
+def run(main):
+    """Call `main()` and exit with its status; user errors end in one line, not a traceback."""
+    try:
+        status = main()
+    except EndOfInput as e:
+        print(f"error: {e}", file=sys.stderr)
+        status = 1
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)

@@ -1,0 +1,84 @@
+"""Model builders: uncompiled keras.Models made from hyperparameters alone."""
+from convae.backend import keras
+
+BOTTLENECK = "bottleneck"  # the encoder's output layer; classification.py finds the encoder by it
+MAX_POOLING_BLOCKS = 2     # pooling halves the image on the first two blocks only: 28 -> 14 -> 7
+
+
+def pooling_steps(layers):
+    """How many times the encoder halves the image."""
+    return min(layers, MAX_POOLING_BLOCKS)
+
+
+def check_image_size(layers, image_shape):
+    """Raise ValueError when the image is too small to be halved `pooling_steps(layers)` times."""
+    steps = pooling_steps(layers)
+    if min(image_shape[:2]) < 2 ** steps:
+        raise ValueError(f"{layers} layers halve the image {steps} times, which needs images of at least "
+                         f"{2 ** steps}x{2 ** steps}; these are {image_shape[0]}x{image_shape[1]}")
+
+
+def build_autoencoder(image_shape, layers, kernel, filters, dropout):
+    """Convolutional autoencoder whose output has the input's shape.
+
+    Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (first two blocks) ->
+    Dropout; the decoder mirrors them with UpSampling2D; a sigmoid Conv2D restores the channels.
+    Images whose size is not a multiple of 2**pooling_steps are zero-padded, and the output cropped.
+    """
+    k = keras()
+    layers_ = k.layers
+    rows, cols = image_shape[:2]
+    channels = image_shape[2] if len(image_shape) > 2 else 1
+    steps = pooling_steps(layers)
+    check_image_size(layers, (rows, cols))
+    pad_rows, pad_cols = (-rows) % 2 ** steps, (-cols) % 2 ** steps
+    padding = ((pad_rows // 2, pad_rows - pad_rows // 2), (pad_cols // 2, pad_cols - pad_cols // 2))
+
+    inputs = k.Input((rows, cols, channels), name="image")
+    x = layers_.ZeroPadding2D(padding, name="pad")(inputs) if pad_rows or pad_cols else inputs
+    # Encoder
+    for i in range(layers):
+        x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}")
+        if i < steps:
+            x = layers_.MaxPooling2D(2, name=f"encoder_{i + 1}_pool")(x)
+        x = _dropout(x, dropout, f"encoder_{i + 1}_dropout")
+    x = layers_.Identity(name=BOTTLENECK)(x)
+    # Decoder
+    for i in reversed(range(layers)):
+        x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}")
+        if i < steps:
+            x = layers_.UpSampling2D(2, name=f"decoder_{i + 1}_upsample")(x)
+        x = _dropout(x, dropout, f"decoder_{i + 1}_dropout")
+    x = layers_.Conv2D(channels, kernel[0], padding="same", activation="sigmoid", name="reconstruction")(x)
+    if pad_rows or pad_cols:
+        x = layers_.Cropping2D(padding, name="crop")(x)
+    return k.Model(inputs, x, name="autoencoder")
+
+
+def build_classifier(encoder, classes, units, dropout):
+    """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
+
+    The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
+    can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
+    a unit the same way at once, and a plain Dense+ReLU head dies within an epoch (every unit
+    at zero, 10% accuracy on one of the Keras 2 fixtures). Layer normalisation keeps the units
+    centred without BatchNormalization's moving statistics, which lag behind in short trainings.
+    """
+    k = keras()
+    x = k.layers.Flatten(name="flatten")(encoder.output)
+    x = k.layers.Dense(units, use_bias=False, name="fc")(x)
+    x = k.layers.LayerNormalization(name="fc_norm")(x)
+    x = k.layers.Activation("relu", name="fc_relu")(x)
+    x = _dropout(x, dropout, "fc_dropout")
+    outputs = k.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return k.Model(encoder.input, outputs, name="classifier")
+
+
+def _conv_block(x, filters, kernel, name):
+    layers_ = keras().layers
+    x = layers_.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
+    return layers_.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def _dropout(x, rate, name):
+    return keras().layers.Dropout(rate, name=name)(x) if rate > 0 else x

@@ -1,0 +1,99 @@
+"""Hyperparameters: one default, one flag and one prompt each, declared once.
+
+A `Param` turns text into a value (`parse`) and, where it depends on other values, checks it
+against them (`fit`); both raise ValueError with the accepted range. argparse and the prompts use
+the same functions, so a flag and its prompt accept exactly the same things.
+"""
+import dataclasses
+from typing import Any, Callable, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    name: str                     # attribute name; the flag is --name-with-dashes
+    parse: Callable[[str], Any]   # text -> value, ValueError on bad text
+    default: Any                  # a value, or a function of the values resolved so far
+    help: str
+    prompt: Optional[str] = None  # None: a flag only, never asked
+    fit: Optional[Callable[[Any, dict], Any]] = None  # checks/expands against other values
+    metavar: Optional[str] = None
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+    def default_for(self, values):
+        """The default given the values resolved so far."""
+        return self.default(values) if callable(self.default) else self.default
+
+    def resolve(self, value, values):
+        """Check `value` against the other values; return it, expanded where needed."""
+        return self.fit(value, values) if self.fit else value
+
+
+def show(value):
+    """Format a value as the user types it (lists as comma lists)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(show(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def integer(lo, hi=None):
+    """Parser for an integer in [lo, hi]."""
+    accepted = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
+
+    def parse(text):
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"expected {accepted}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError(f"expected {accepted}, got {value}")
+        return value
+    return parse
+
+
+def real(lo, hi, hi_inclusive=False):
+    """Parser for a number in [lo, hi) (or [lo, hi] with hi_inclusive)."""
+    accepted = f"a number from {lo:g} to {hi:g}" + ("" if hi_inclusive else f" (not {hi:g} itself)")
+
+    def parse(text):
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise ValueError(f"expected {accepted}, got {text!r}") from None
+        if not (lo <= value < hi or (hi_inclusive and value == hi)):
+            raise ValueError(f"expected {accepted}, got {value:g}")
+        return value
+    return parse
+
+
+def integer_list(lo, hi):
+    """Parser for one integer or a comma-separated list of them, each in [lo, hi]."""
+    one = integer(lo, hi)
+
+    def parse(text):
+        parts = [p for p in str(text).replace(" ", ",").split(",") if p]
+        if not parts:
+            raise ValueError(f"expected a comma-separated list of integers from {lo} to {hi}, got {text!r}")
+        return [one(p) for p in parts]
+    return parse
+
+
+def per_layer(value, count, what):
+    """Expand a single value to `count` copies; otherwise insist on exactly `count` values."""
+    if len(value) == 1:
+        return list(value) * count
+    if len(value) != count:
+        raise ValueError(f"expected one {what} per layer ({count} values) or a single value, got {len(value)}")
+    return list(value)
+
+
+def text(value):
+    """Parser for free text (a path): anything non-empty."""
+    value = str(value).strip()
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value

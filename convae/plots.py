@@ -1,0 +1,151 @@
+"""Figures, always written as PNG files; shown in a window only where a display exists."""
+import os
+import sys
+
+import numpy as np
+
+_show = None
+
+
+def configure(show):
+    """Choose once whether figures are also shown: never without a display, never with --no-show."""
+    global _show
+    has_display = sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    _show = bool(show and has_display)
+    import matplotlib
+    if not _show:
+        matplotlib.use("Agg")  # no window toolkit: nothing can block the terminal
+
+
+def _pyplot():
+    if _show is None:
+        configure(False)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _finish(fig, path):
+    """Write the figure to `path`, show it without blocking where a display exists, return path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    if _show:
+        plt.show(block=False)
+        plt.pause(0.1)
+    else:
+        plt.close(fig)
+    return path
+
+
+def history(history, path, title, metrics, stage_start=None):
+    """Per-epoch curves, one panel per metric, training against validation; mark stage 2."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+            if history.get(key):
+                epochs = np.arange(1, len(history[key]) + 1)
+                ax.plot(epochs, history[key], marker="o", markersize=3, label=label)
+        if stage_start:
+            ax.axvline(stage_start - 0.5, color="grey", linestyle="--", label="stage 2: whole network")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def against_hyperparameters(rows, names, metrics, path):
+    """Final metrics of every experiment against each hyperparameter (one panel per hyperparameter)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(metrics), len(names), figsize=(3.6 * len(names), 3.2 * len(metrics)),
+                             squeeze=False)
+    for col, name in enumerate(names):
+        xs = [_as_number(row[name]) for row in rows]
+        for row_i, metric in enumerate(metrics):
+            ax = axes[row_i][col]
+            for key, label, marker in ((metric, "training", "o"), (f"val_{metric}", "validation", "s")):
+                ys = [row.get(key) for row in rows]
+                if all(y is not None for y in ys):
+                    ax.scatter(xs, ys, marker=marker, label=label)
+                    for x, y, row in zip(xs, ys, rows):
+                        ax.annotate(str(row["experiment"]), (x, y), fontsize=7, xytext=(3, 3),
+                                    textcoords="offset points")
+            ax.set_xlabel(name)
+            ax.set_ylabel(f"final {metric}")
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.legend(fontsize=8)
+    fig.suptitle("Final figures against the hyperparameters (numbers: experiments)")
+    return _finish(fig, path)
+
+
+def _as_number(value):
+    """A hyperparameter as a plottable number: lists by their mean (e.g. filters per layer)."""
+    if isinstance(value, (list, tuple)):
+        return float(np.mean(value))
+    return float(value)
+
+
+def image_pairs(originals, reconstructions, path, title):
+    """Originals on the top row, their reconstructions below."""
+    plt = _pyplot()
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8), squeeze=False)
+    for i in range(n):
+        for row, images in enumerate((originals, reconstructions)):
+            axes[row][i].imshow(np.squeeze(images[i]), cmap="gray", vmin=0, vmax=1)
+            axes[row][i].axis("off")
+    axes[0][0].set_title("original", fontsize=8, loc="left")
+    axes[1][0].set_title("reconstruction", fontsize=8, loc="left")
+    fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def image_grid(images, titles, path, title, columns=10):
+    """A grid of images, each with its own short title."""
+    plt = _pyplot()
+    n = max(len(images), 1)
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, titles):
+        ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(text, fontsize=8)
+    if not len(images):
+        axes[0][0].text(0, 0.5, "none", fontsize=12)
+    fig.suptitle(title)
+    return _finish(fig, path)
+
+
+def confusion(matrix, path, title):
+    """A confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    classes = len(matrix)
+    fig, ax = plt.subplots(figsize=(0.6 * classes + 2.5, 0.6 * classes + 2))
+    ax.imshow(np.log1p(matrix), cmap="Blues")
+    for i in range(classes):
+        for j in range(classes):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if i == j else "black")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _finish(fig, path)
+
+
+def embedding(points, labels, path, title):
+    """A 2-D map of feature vectors, coloured by class."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    ax.legend(*scatter.legend_elements(), title="class", fontsize=7, loc="best", markerscale=0.8)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _finish(fig, path)
