@@ -3,6 +3,7 @@
 usage: python autoencoder.py -d datasets/sample/train-images-idx3-ubyte.gz
        python autoencoder.py -d IMAGES --no-input --epochs 5 --save models/autoencoder.h5
 """
+import os
 import sys
 
 import numpy as np
@@ -91,7 +92,7 @@ def parse_args(argv):
                         "(default: runs/autoencoder-<date-time>)")
     parser.add_argument("--save", metavar="PATH", help="where to save the model (default: models/autoencoder.h5; "
                         "with --no-input the model is saved only when this is given)")
-    return parser.parse_args(cli.normalize_argv(argv))
+    return cli.parse_args(parser, argv)
 
 
 def train_experiment(number, hyper, settings, images, val_images):
@@ -214,7 +215,7 @@ def menu(session, args, images, settings):
                 print(f"  wrote {session.write_csv()}")
             elif choice == "3":
                 chosen = session.pick("Experiment to save", session.experiments[-1])
-                session.save(chosen, args.save or "models/autoencoder.h5", describe(images, settings))
+                session.save(chosen, args.save or os.path.join("models", "autoencoder.h5"), describe(images, settings))
             elif choice == "4" and session.confirm_exit():
                 return False
         except UserError as e:

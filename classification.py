@@ -77,7 +77,7 @@ def parse_args(argv):
                         "(default: runs/classification-<date-time>)")
     parser.add_argument("--save", metavar="PATH", help="where to save the classifier (default: models/classifier.h5; "
                         "with --no-input it is saved only when this is given)")
-    return parser.parse_args(cli.normalize_argv(argv))
+    return cli.parse_args(parser, argv)
 
 
 class Inputs:
@@ -300,7 +300,7 @@ def menu(session, args, inputs, settings):
                 classify_test_set(session, chosen, inputs, settings)
             elif choice == "4":
                 chosen = session.pick("Experiment to save", session.best() or session.experiments[-1])
-                session.save(chosen, args.save or "models/classifier.h5", describe(inputs, settings))
+                session.save(chosen, args.save or os.path.join("models", "classifier.h5"), describe(inputs, settings))
             elif choice == "5" and session.confirm_exit():
                 return False
         except UserError as e:

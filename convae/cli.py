@@ -9,13 +9,24 @@ from convae.params import show
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"  # hyphen, dashes and minus that PDFs print for "-"
 
 
-def normalize_argv(argv):
-    """Turn the en dashes (and similar) that PDFs print in front of flags into plain dashes."""
+def normalize_argv(argv, options=()):
+    """Turn the en dashes (and similar) that PDFs print in front of flags into plain dashes.
+
+    Typesetting turns "--" into one en dash, so "\u2013no-input" is read as "--no-input" when
+    that, and not "-no-input", is one of `options`.
+    """
     fixed = []
     for arg in argv:
         stripped = arg.lstrip("-" + _DASHES)
         lead = arg[:len(arg) - len(stripped)]
-        fixed.append("-" * len(lead) + stripped if lead else arg)
+        if not lead or lead.strip("-") == "":
+            fixed.append(arg)
+            continue
+        name = stripped.split("=", 1)[0]
+        dashes = "-" * len(lead)
+        if dashes + name not in options and "--" + name in options:
+            dashes = "--"
+        fixed.append(dashes + stripped)
     return fixed
 
 
@@ -37,6 +48,11 @@ def make_parser(prog, description, paths, params):
                         help="never open plot windows, even where a display exists (PNG files are always written)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
     return parser
+
+
+def parse_args(parser, argv):
+    """parser.parse_args after `normalize_argv`."""
+    return parser.parse_args(normalize_argv(argv, parser._option_string_actions))
 
 
 def _argparse_type(param):

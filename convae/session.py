@@ -54,6 +54,8 @@ class Session:
 
     def save(self, experiment, path, describe, ask=True):
         """Save an experiment's model at `path` (asking for the path and before overwriting when `ask`)."""
+        if path == os.path.join("models", os.path.basename(path)):
+            os.makedirs("models", exist_ok=True)  # the default place, made when first needed
         if ask:
             path = self.prompter.ask("Save to", _h5_path, path)
             if os.path.exists(path) and not self.prompter.confirm(f"{path} exists. Overwrite it?"):

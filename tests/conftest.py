@@ -1,0 +1,67 @@
+"""Shared helpers: run the real scripts in a subprocess on tiny data."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE = os.path.join(REPO, "datasets", "sample")
+TRAIN_IMAGES = os.path.join(SAMPLE, "train-images-idx3-ubyte.gz")
+TRAIN_LABELS = os.path.join(SAMPLE, "train-labels-idx1-ubyte.gz")
+TEST_IMAGES = os.path.join(SAMPLE, "t10k-images-idx3-ubyte.gz")
+TEST_LABELS = os.path.join(SAMPLE, "t10k-labels-idx1-ubyte.gz")
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
+MNIST = os.path.join(SHARED, "datasets", "mnist")
+FIXTURES = os.path.join(SHARED, "fixtures", "keras2")
+TINY_AE = ["--layers", "2", "--filters", "4,8", "--kernel", "3", "--epochs", "1", "--batch-size", "32", "--dropout", "0.1",
+           "--limit", "300"]
+TINY_CL = ["--fc-units", "16", "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size", "32", "--dropout", "0.3",
+           "--limit", "300"]
+
+sys.path.insert(0, REPO)
+
+
+def script_env():
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=REPO)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND"):
+        env.pop(name, None)
+    return env
+
+
+def run(script, args, cwd, stdin="", timeout=300):
+    """Run autoencoder.py or classification.py like a user would; return the CompletedProcess."""
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], input=stdin, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=script_env())
+
+
+def classification_args(model, **paths):
+    files = {"-d": TRAIN_IMAGES, "-dl": TRAIN_LABELS, "-t": TEST_IMAGES, "-tl": TEST_LABELS, "-model": model}
+    files.update({f"-{k}": v for k, v in paths.items()})
+    return [x for flag, path in files.items() if path is not None for x in (flag, path)]
+
+
+def assert_clean_error(result, *fragments, status=1):
+    """One line on stderr that starts with 'error:' and names what is wrong; no traceback."""
+    assert result.returncode == status, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") or status == 2, lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_autoencoder(tmp_path_factory):
+    """An autoencoder trained for one epoch on 300 sample images by autoencoder.py itself."""
+    folder = tmp_path_factory.mktemp("ae")
+    path = str(folder / "ae.h5")
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", *TINY_AE, "--save", path,
+                                    "--output-dir", str(folder / "out")], cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def needs(path):
+    return pytest.mark.skipif(not os.path.isdir(path), reason=f"{path} is absent")

@@ -1,0 +1,114 @@
+"""autoencoder.py: the builder, an unattended run, a scripted session, saving."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY_AE, TRAIN_IMAGES, run, script_env
+
+
+@pytest.mark.parametrize("size", [(28, 28), (32, 32), (29, 29), (20, 20), (28, 21)])
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_builder_keeps_the_image_shape(size, layers, kernel):
+    from convae.networks import BOTTLENECK, build_autoencoder, pooling_steps
+    model = build_autoencoder(size, layers, [kernel] * layers, [4] * layers, 0.1)
+    assert model.input_shape == (None, *size, 1) and model.output_shape == (None, *size, 1)
+    code = model.get_layer(BOTTLENECK).output.shape
+    factor = 2 ** pooling_steps(layers)
+    assert tuple(code[1:3]) == (-(-size[0] // factor), -(-size[1] // factor))
+    out = model(np.random.default_rng(0).random((2, *size, 1), dtype=np.float32)).numpy()
+    assert ((out > 0) & (out < 1)).all()
+
+
+def test_builder_rejects_images_too_small_to_pool():
+    from convae.networks import check_image_size
+    with pytest.raises(ValueError, match="at least 4x4"):
+        check_image_size(2, (3, 3))
+
+
+def test_unattended_run_writes_everything(tmp_path):
+    out, model_path = tmp_path / "out", tmp_path / "ae.h5"
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", *TINY_AE, "--save", str(model_path),
+                                    "--output-dir", str(out)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no TensorFlow noise, no warnings
+    for name in ("experiment-1-loss.png", "experiment-1-reconstructions.png",
+                 "after-experiment-1-loss-vs-hyperparameters.png", "experiments.csv"):
+        assert (out / name).stat().st_size > 0, name
+    rows = list(csv.DictReader(open(out / "experiments.csv")))
+    assert len(rows) == 1 and rows[0]["filters"] == "4,8" and rows[0]["status"] == "complete"
+    description = json.loads((tmp_path / "ae.json").read_text())
+    assert description["hyperparameters"]["filters"] == [4, 8]
+    assert description["data"]["train_images"]["md5"] and description["seed"] == 1
+    assert set(description["versions"]) >= {"tensorflow", "keras", "numpy"}
+    assert description["metrics"]["val_loss"] > 0
+    check = ("import keras, numpy as np; m = keras.models.load_model(%r, compile=False); "
+             "print(m.predict(np.zeros((3, 28, 28, 1)), verbose=0).shape, m.get_layer('bottleneck').name)")
+    shown = subprocess.run([sys.executable, "-c", check % str(model_path)], capture_output=True, text=True,
+                           env=script_env(), cwd=tmp_path)
+    assert "(3, 28, 28, 1) bottleneck" in shown.stdout, shown.stderr
+
+
+def test_same_predictions_after_saving_and_loading(tmp_path):
+    from convae.backend import keras
+    from convae.networks import build_autoencoder
+    from convae.records import save_model
+    model = build_autoencoder((28, 28), 3, [3, 3, 3], [4, 8, 8], 0.2)
+    model.compile("adam", "binary_crossentropy")
+    x = np.random.default_rng(1).random((64, 28, 28, 1), dtype=np.float32)
+    model.fit(x, x, epochs=1, verbose=0)  # moves the BatchNormalization statistics off their start
+    save_model(model, str(tmp_path / "m.h5"), {"test": True})
+    loaded = keras().models.load_model(str(tmp_path / "m.h5"), compile=False)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def test_a_save_that_fails_half_way_keeps_the_earlier_file(tmp_path):
+    from convae.errors import UserError
+    from convae.networks import build_autoencoder
+    from convae.records import save_model
+    path = tmp_path / "m.h5"
+    path.write_bytes(b"the earlier model")
+    model = build_autoencoder((28, 28), 1, [3], [2], 0.0)
+
+    def broken_save(target, *args, **kwargs):
+        with open(target, "wb") as f:
+            f.write(b"half a model")
+        raise OSError(28, "No space left on device")
+    model.save = broken_save
+    with pytest.raises(UserError, match="cannot save .*No space left on device"):
+        save_model(model, str(path), {})
+    assert path.read_bytes() == b"the earlier model"
+    assert sorted(os.listdir(tmp_path)) == ["m.h5"]
+
+
+def test_scripted_session_repeat_plots_save_exit(tmp_path):
+    out, saved = tmp_path / "out", tmp_path / "ae.h5"
+    answers = "\n".join([
+        "1",                             # repeat with other hyperparameters
+        "1", "", "", "", "", "0.2",     # 1 layer; kernel, filters, epochs, batch size as offered; dropout 0.2
+        "7",                             # not a menu choice: asked again
+        "2",                             # plots and table
+        "3", "", str(tmp_path / "no" / "such" / "dir" / "ae.h5"), str(saved),  # save: a missing folder first
+        "4", "y",                        # exit although experiment 1 (the best?) is not saved
+    ]) + "\n"
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, *TINY_AE, "--output-dir", str(out)], cwd=tmp_path,
+                 stdin=answers)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    shown = result.stdout
+    assert "Convolutional layers in the encoder [2]: 1" in shown
+    assert "Filters per layer [32]:" in shown  # the previous 4,8 does not fit one layer
+    assert "expected one of 1, 2, 3, 4, got '7'" in shown
+    assert "does not exist" in shown
+    assert f"Saved experiment 2 to {saved}" in shown
+    for name in ("experiment-1-loss.png", "experiment-2-loss.png", "experiment-2-reconstructions.png",
+                 "after-experiment-2-loss-vs-hyperparameters.png"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader(open(out / "experiments.csv")))
+    assert [r["layers"] for r in rows] == ["2", "1"] and rows[1]["dropout"] == "0.2000"
+    assert rows[1]["saved"] == str(saved)
+    assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 1

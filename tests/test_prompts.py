@@ -1,0 +1,110 @@
+"""Prompts with scripted input, flag parsing (en dashes included) and --help."""
+import io
+
+import pytest
+
+from conftest import TRAIN_IMAGES, assert_clean_error, run
+from utilities import EndOfInput, Param, Prompter, UserError, integer, integer_list, normalize_argv, resolve
+
+
+def prompter(answers):
+    out = io.StringIO()
+    return Prompter(True, io.StringIO(answers), out), out
+
+
+def test_enter_takes_the_default():
+    p, out = prompter("\n")
+    assert p.ask("Epochs", integer(1), 10) == 10
+    assert "Epochs [10]: " in out.getvalue()
+
+
+def test_invalid_answers_are_asked_again_with_the_accepted_range():
+    p, out = prompter("abc\n0\n2.5\n7\n")
+    assert p.ask("Epochs", integer(1, 100), 10) == 7
+    shown = out.getvalue()
+    assert "expected an integer from 1 to 100, got 'abc'" in shown
+    assert "got 0" in shown and "got '2.5'" in shown
+    assert shown.count("Epochs [10]: ") == 4
+
+
+def test_end_of_input_is_a_clean_error():
+    p, _ = prompter("abc\n")
+    with pytest.raises(EndOfInput):
+        p.ask("Epochs", integer(1), 10)
+
+
+def test_an_empty_answer_without_default_is_asked_again():
+    p, out = prompter("\n5\n")
+    assert p.ask("Units", integer(1)) == 5
+    assert "an answer is required" in out.getvalue()
+
+
+def test_no_input_takes_defaults_and_refuses_questions_without_one():
+    p = Prompter(False, io.StringIO(""), io.StringIO())
+    assert p.ask("Epochs", integer(1), 10) == 10
+    with pytest.raises(UserError, match="required with --no-input"):
+        p.ask("Training images", str, None, flag="-d")
+
+
+LAYERS = Param("layers", integer(1, 6), 3, "layers", "Layers")
+FILTERS = Param("filters", integer_list(1, 512), lambda v: [8] * v["layers"], "filters", "Filters",
+                fit=lambda value, v: value * v["layers"] if len(value) == 1 else value)
+
+
+def test_resolve_asks_only_what_the_flags_left_open():
+    p, out = prompter("2\n")
+    values = resolve([LAYERS, FILTERS], {"filters": [16]}, p, {})
+    assert values == {"layers": 2, "filters": [16, 16]}
+    assert "Filters" not in out.getvalue()
+
+
+def test_resolve_offers_the_previous_values_as_defaults():
+    p, out = prompter("\n\n")
+    assert resolve([LAYERS, FILTERS], {}, p, {}, previous={"layers": 2, "filters": [4, 5]}) == \
+        {"layers": 2, "filters": [4, 5]}
+    assert "Layers [2]" in out.getvalue() and "Filters [4,5]" in out.getvalue()
+
+
+def test_en_dash_flags_are_accepted():
+    options = {"-d", "-model", "--no-input", "--epochs"}
+    assert normalize_argv(["\u2013d", "x", "\u2013model", "m.h5", "\u2013no-input", "\u2013\u2013epochs=3", "-d"],
+                          options) == ["-d", "x", "-model", "m.h5", "--no-input", "--epochs=3", "-d"]
+
+
+def test_help_documents_every_flag_with_its_default(tmp_path):
+    result = run("autoencoder.py", ["--help"], cwd=tmp_path)
+    assert result.returncode == 0
+    shown = " ".join(result.stdout.split())
+    for flag in ("-d PATH", "--layers", "--kernel", "--filters", "--epochs", "--batch-size", "--dropout",
+                 "--val-split", "--seed", "--limit", "--output-dir", "--save", "--no-input"):
+        assert flag in result.stdout, flag
+    assert "images per training step (default: 64)" in shown and "(default: 0.2)" in shown
+    result = run("classification.py", ["--help"], cwd=tmp_path)
+    for flag in ("-dl PATH", "-t PATH", "-tl PATH", "-model PATH", "--fc-units", "--fine-tune-epochs"):
+        assert flag in result.stdout, flag
+
+
+def test_bad_flag_value_is_a_usage_error(tmp_path):
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--epochs", "zero", "--no-input"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "argument --epochs: expected an integer from 1 to 10000, got 'zero'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_path_with_no_input(tmp_path):
+    assert_clean_error(run("autoencoder.py", ["--no-input"], cwd=tmp_path), "training images", "-d")
+
+
+def test_missing_path_is_asked_until_a_file_parses(tmp_path):
+    (tmp_path / "notes.txt").write_text("not images\n")
+    answers = f"{tmp_path / 'nothing.gz'}\n{tmp_path / 'notes.txt'}\n{TRAIN_IMAGES}\n"
+    result = run("autoencoder.py", ["--layers", "1"], cwd=tmp_path, stdin=answers)
+    assert "nothing.gz: no such file" in result.stdout
+    assert "notes.txt: is a text file, not an idx file" in result.stdout
+    assert "4000 images of 28x28" in result.stdout
+    assert_clean_error(result, "end of input")  # the answers end at the next prompt
+
+
+def test_en_dash_on_the_command_line(tmp_path):
+    result = run("autoencoder.py", ["\u2013d", str(tmp_path / "missing.gz"), "\u2013\u2013no-input"], cwd=tmp_path)
+    assert_clean_error(result, "missing.gz: no such file")
