@@ -1,0 +1,166 @@
+"""classification.py: encoder extraction, the two stages, the report, unattended and scripted runs."""
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, TINY_CL, assert_clean_error, classification_args, needs, run
+
+
+def keras():
+    from convae.backend import keras as k
+    return k()
+
+
+def test_own_model_encoder_is_taken_by_the_bottleneck(tiny_autoencoder):
+    from convae.encoder import extract_encoder, load_autoencoder
+    encoder, note = extract_encoder(load_autoencoder(tiny_autoencoder))
+    assert encoder.layers[-1].name == "bottleneck"
+    assert encoder.output_shape == (None, 7, 7, 8) and note.endswith("output 7x7x8")
+
+
+@needs(FIXTURES)
+@pytest.mark.parametrize("name, last, shape", [("autoencoder_bn_small.h5", "batch_normalization_39", (7, 7, 4)),
+                                               ("autoencoder_dropout.h5", "encoder", (7, 7, 64))])
+def test_keras2_fixture_encoders(name, last, shape):
+    from convae.encoder import extract_encoder, load_autoencoder
+    encoder, _ = extract_encoder(load_autoencoder(os.path.join(FIXTURES, name)))
+    assert encoder.layers[-1].name == last and encoder.output_shape[1:] == shape
+
+
+def test_nested_sequential_encoder_is_found(tmp_path):
+    from convae.encoder import extract_encoder
+    k = keras()
+    encoder = k.Sequential([k.Input((28, 28, 1)), k.layers.Conv2D(4, 3, padding="same"), k.layers.MaxPooling2D(2)],
+                           name="my_encoder")
+    decoder = k.Sequential([k.Input((14, 14, 4)), k.layers.UpSampling2D(2),
+                            k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")], name="my_decoder")
+    inputs = k.Input((28, 28, 1))
+    model = k.Model(inputs, decoder(encoder(inputs)))
+    model.save(tmp_path / "nested.h5")
+    from convae.encoder import load_autoencoder
+    found, note = extract_encoder(load_autoencoder(str(tmp_path / "nested.h5")))
+    assert found.output_shape == (None, 14, 14, 4) and note == "encoder: 2 layers, output 14x14x4"
+
+
+def test_a_classifier_is_not_an_autoencoder(tmp_path):
+    from convae.encoder import extract_encoder
+    from convae.errors import UserError
+    k = keras()
+    model = k.Sequential([k.Input((28, 28, 1)), k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    with pytest.raises(UserError, match="not an autoencoder: it maps 28x28x1 inputs to 10 outputs"):
+        extract_encoder(model, "clf.h5")
+
+
+def tiny_classifier(dropout=0.0):
+    from convae.networks import build_autoencoder, build_classifier
+    from convae.encoder import extract_encoder
+    from convae.classifier import fresh_encoder
+    auto = build_autoencoder((28, 28), 2, [3, 3], [4, 4], dropout)
+    encoder, _ = extract_encoder(auto)
+    encoder = fresh_encoder(encoder, encoder.get_weights())
+    return encoder, build_classifier(encoder, 10, 8, 0.2)
+
+
+def weights_by_kind(encoder):
+    conv = [w.numpy().copy() for l in encoder.layers if "Conv" in type(l).__name__ for w in l.weights]
+    bn = [w.numpy().copy() for l in encoder.layers if "BatchNorm" in type(l).__name__ for w in l.weights]
+    return conv, bn
+
+
+def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
+    from convae.classifier import train_two_stages
+    encoder, model = tiny_classifier(dropout=0.3)
+    assert not any("Dropout" in type(l).__name__ for l in encoder.layers)  # left out of the copy
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
+    conv0, bn0 = weights_by_kind(encoder)
+    head0 = model.get_layer("fc").get_weights()[0].copy()
+    hyper = {"epochs": 2, "fine_tune_epochs": 0, "batch_size": 32}
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    conv1, bn1 = weights_by_kind(encoder)
+    assert all(np.array_equal(a, b) for a, b in zip(conv0 + bn0, conv1 + bn1)), "stage 1 changed the encoder"
+    assert not np.array_equal(head0, model.get_layer("fc").get_weights()[0]), "stage 1 did not train the head"
+    hyper = {"epochs": 1, "fine_tune_epochs": 2, "batch_size": 32}
+    _, stage2_start, status = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    conv2, bn2 = weights_by_kind(encoder)
+    assert stage2_start == 2 and status == "complete"
+    assert all(not np.array_equal(a, b) for a, b in zip(conv1, conv2)), "stage 2 left a convolution unchanged"
+    assert all(np.array_equal(a, b) for a, b in zip(bn1, bn2)), "stage 2 changed BatchNormalization"
+
+
+def test_report_agrees_with_scikit_learn():
+    from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+    from convae.metrics import evaluate
+    y = np.array([0, 0, 1, 1, 2, 2, 2, 1])
+    probabilities = np.eye(3)[[0, 1, 1, 1, 2, 0, 2, 2]] * 0.8 + 0.2 / 3
+    report = evaluate(y, probabilities)
+    predicted = probabilities.argmax(1)
+    assert report["accuracy"] == accuracy_score(y, predicted) == 0.625 and report["errors"] == 3
+    assert report["loss"] == pytest.approx(log_loss(y, probabilities))
+    p, r, f, _ = precision_recall_fscore_support(y, predicted, average="macro")
+    assert (report["precision"], report["recall"], report["f1"]) == pytest.approx((p, r, f))
+    assert report["confusion_matrix"] == confusion_matrix(y, predicted).tolist()
+    assert report["per_class"]["2"]["support"] == 3
+
+
+def test_unattended_run(tiny_autoencoder, tmp_path):
+    out = tmp_path / "cl"
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--no-input", *TINY_CL, "--output-dir", str(out), "--save", str(tmp_path / "clf.h5")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "encoder: 9 layers, output 7x7x8" in result.stdout
+    report = json.loads((out / "test-experiment-1" / "test_report.json").read_text())
+    rows = list(csv.DictReader(open(out / "test-experiment-1" / "predictions.csv")))
+    assert len(rows) == 1000
+    assert report["accuracy"] == np.mean([r["true"] == r["predicted"] for r in rows])
+    assert report["errors"] == sum(r["true"] != r["predicted"] for r in rows)
+    assert f"accuracy {report['accuracy']:.4f}" in result.stdout
+    for name in ("correct.png", "misclassified.png", "confusion_matrix.png", "encoder_features_pca.png"):
+        assert (out / "test-experiment-1" / name).exists()
+    assert (out / "experiment-1-curves.png").exists() and (out / "experiments.csv").exists()
+    description = json.loads((tmp_path / "clf.json").read_text())
+    assert description["test"]["accuracy"] == report["accuracy"] and description["classes"] == 10
+
+
+@needs(FIXTURES)
+@pytest.mark.parametrize("name", ["autoencoder_bn_small.h5", "autoencoder_dropout.h5"])
+def test_keras2_fixtures_work(name, tmp_path):
+    result = run("classification.py", classification_args(os.path.join(FIXTURES, name)) +
+                 ["--no-input", *TINY_CL, "--output-dir", str(tmp_path / "cl")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cl" / "test-experiment-1" / "test_report.json").exists()
+
+
+@needs(FIXTURES)
+def test_weights_only_file_is_a_clean_error(tmp_path):
+    result = run("classification.py", classification_args(os.path.join(FIXTURES, "weights_only.h5")) +
+                 ["--no-input", *TINY_CL], cwd=tmp_path)
+    assert_clean_error(result, "weights_only.h5: holds weights only")
+
+
+def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_path):
+    out, saved = tmp_path / "cl", tmp_path / "clf.h5"
+    answers = "\n".join([
+        "1",                          # repeat
+        "24", "", "", "", "",         # 24 units, the rest as before
+        "2",                          # plots and tables
+        "3", "1",                     # classify the test set with experiment 1
+        "4", "2", str(saved),         # save experiment 2
+        "5", "y",                     # exit (experiment 1 may be the best and is not saved)
+    ]) + "\n"
+    result = run("classification.py", classification_args(tiny_autoencoder) + [*TINY_CL, "--output-dir", str(out)],
+                 cwd=tmp_path, stdin=answers)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "Units in the fully connected layer [16]: 24" in result.stdout
+    assert "Test set, experiment 1 (1000 images)" in result.stdout
+    assert "macro avg" in result.stdout and "Confusion matrix" in result.stdout
+    rows = list(csv.DictReader(open(out / "experiments.csv")))
+    assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
+    assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
+    assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
+    assert (out / "test-experiment-1" / "test_report.json").exists()
+    assert json.loads((tmp_path / "clf.json").read_text())["hyperparameters"]["fc_units"] == 24
