@@ -108,7 +108,7 @@ def train_experiment(number, hyper, settings, images, val_images):
           f"{len(images)} training and {len(val_images)} validation images")
     elapsed = training.timer()
     history, interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"],
-                                        hyper["batch_size"])
+                                        hyper["batch_size"], seed=settings["seed"])
     done = len(history.get("loss", []))
     if done == 0:
         print(f"Experiment {number} discarded: no epoch finished.")

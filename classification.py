@@ -131,7 +131,8 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
     history, stage2_start, status = classifier.train_two_stages(
-        model, encoder, train, validation, hyper, (settings["learning_rate"], settings["fine_tune_learning_rate"]))
+        model, encoder, train, validation, hyper, (settings["learning_rate"], settings["fine_tune_learning_rate"]),
+        seed=settings["seed"])
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None

@@ -9,13 +9,16 @@ def fresh_encoder(encoder, weights):
     The copy leaves out the encoder's Dropout layers. They regularised the reconstruction; here
     they would make the features the head trains on (dropout active) differ from those it is
     used on (dropout off), and a Keras 3 fit() cannot keep them in inference mode alone. The
-    classifier has its own dropout in the head.
+    classifier has its own dropout in the head. BatchNormalization runs on the fused kernel.
     """
+    from convae.layers import FusedBatchNormalization
     k = keras()
 
     def clone(layer):
         if isinstance(layer, k.layers.Dropout):
             return k.layers.Identity(name=layer.name)
+        if isinstance(layer, k.layers.BatchNormalization):
+            return FusedBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy.set_weights(weights)
@@ -45,13 +48,14 @@ def compile_classifier(model, learning_rate):
                   metrics=["accuracy"])
 
 
-def train_two_stages(model, encoder, train, validation, hyper, learning_rates, callbacks=()):
+def train_two_stages(model, encoder, train, validation, hyper, learning_rates, callbacks=(), seed=0):
     """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
     x, y = train
     freeze_encoder(encoder)
     compile_classifier(model, learning_rates[0])
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
-    history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks)
+    history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
+                                        seed)
     stage2_start = len(history.get("loss", [])) + 1
     if interrupted:
         return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}"
@@ -61,7 +65,7 @@ def train_two_stages(model, encoder, train, validation, hyper, learning_rates, c
     compile_classifier(model, learning_rates[1])
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
-                                     callbacks)
+                                     callbacks, seed + 1)
     for key, values in more.items():
         history.setdefault(key, []).extend(values)
     done = len(more.get("loss", []))

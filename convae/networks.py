@@ -24,6 +24,8 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout):
     Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (first two blocks) ->
     Dropout; the decoder mirrors them with UpSampling2D; a sigmoid Conv2D restores the channels.
     Images whose size is not a multiple of 2**pooling_steps are zero-padded, and the output cropped.
+    BatchNormalization and Dropout are the fast twins from convae.layers; saving turns them back
+    into stock Keras layers.
     """
     k = keras()
     layers_ = k.layers
@@ -75,10 +77,11 @@ def build_classifier(encoder, classes, units, dropout):
 
 
 def _conv_block(x, filters, kernel, name):
-    layers_ = keras().layers
-    x = layers_.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
-    return layers_.BatchNormalization(name=f"{name}_bn")(x)
+    from convae.layers import FusedBatchNormalization
+    x = keras().layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
+    return FusedBatchNormalization(name=f"{name}_bn")(x)
 
 
 def _dropout(x, rate, name):
-    return keras().layers.Dropout(rate, name=name)(x) if rate > 0 else x
+    from convae.layers import FastDropout
+    return FastDropout(rate, name=name)(x) if rate > 0 else x

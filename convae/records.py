@@ -90,9 +90,10 @@ def save_model(model, path, description):
                        saved=datetime.datetime.now().isoformat(timespec="seconds"),
                        command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
                        versions=versions())
+    from convae.layers import standard_layers
     try:
         with atomic_path(path, suffix=".h5") as tmp:
-            model.save(tmp)
+            standard_layers(model).save(tmp)
         write_text_atomic(description_path(path), json.dumps(description, indent=2, default=_jsonable) + "\n")
     except OSError as e:
         raise UserError(f"cannot save {path}: {e.strerror or e}") from None

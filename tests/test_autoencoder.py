@@ -67,7 +67,8 @@ def test_same_predictions_after_saving_and_loading(tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
 
 
-def test_a_save_that_fails_half_way_keeps_the_earlier_file(tmp_path):
+def test_a_save_that_fails_half_way_keeps_the_earlier_file(tmp_path, monkeypatch):
+    from convae.backend import keras
     from convae.errors import UserError
     from convae.networks import build_autoencoder
     from convae.records import save_model
@@ -75,11 +76,11 @@ def test_a_save_that_fails_half_way_keeps_the_earlier_file(tmp_path):
     path.write_bytes(b"the earlier model")
     model = build_autoencoder((28, 28), 1, [3], [2], 0.0)
 
-    def broken_save(target, *args, **kwargs):
+    def broken_save(self, target, *args, **kwargs):
         with open(target, "wb") as f:
             f.write(b"half a model")
         raise OSError(28, "No space left on device")
-    model.save = broken_save
+    monkeypatch.setattr(keras().Model, "save", broken_save)
     with pytest.raises(UserError, match="cannot save .*No space left on device"):
         save_model(model, str(path), {})
     assert path.read_bytes() == b"the earlier model"
