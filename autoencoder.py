@@ -95,14 +95,18 @@ def parse_args(argv):
     return cli.parse_args(parser, argv)
 
 
+def compile_autoencoder(model):
+    """Pixels are intensities in [0, 1], mostly near 0 or 1: binary cross-entropy on the sigmoid
+    output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge."""
+    from convae.backend import keras
+    model.compile(optimizer=keras().optimizers.Adam(LEARNING_RATE), loss="binary_crossentropy")
+
+
 def train_experiment(number, hyper, settings, images, val_images):
     """Build and train one autoencoder; return its Experiment (None if stopped before one epoch)."""
-    from convae.backend import keras
     seed_everything(settings["seed"])
     model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"])
-    # Pixels are intensities in [0, 1] and mostly near 0 or 1: binary cross-entropy on a sigmoid
-    # output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge.
-    model.compile(optimizer=keras().optimizers.Adam(LEARNING_RATE), loss="binary_crossentropy")
+    compile_autoencoder(model)
     print(f"\nExperiment {number}: {model.count_params():,} parameters, bottleneck "
           f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "
           f"{len(images)} training and {len(val_images)} validation images")

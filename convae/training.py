@@ -33,7 +33,7 @@ def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0):
     verbose = 1 if sys.stdout.isatty() else 2
     try:
         model.fit(batches(x, y, batch_size, seed), validation_data=batches(*validation, batch_size),
-                  epochs=epochs, verbose=verbose, callbacks=[recorder, *callbacks])
+                  epochs=epochs, verbose=verbose, callbacks=[recorder, *callbacks], shuffle=False)
     except KeyboardInterrupt:
         print(f"\nTraining stopped by Ctrl-C after {len(recorder.epochs)} of {epochs} epochs.", flush=True)
         return recorder.history, True
@@ -54,7 +54,10 @@ def batches(x, y, batch_size, seed=None):
     data = tf.data.Dataset.range(int(x.shape[0]))
     if seed is not None:
         data = data.shuffle(int(x.shape[0]), seed=seed, reshuffle_each_iteration=True)
-    gather = (lambda i: (tf.gather(x, i),) * 2) if same else (lambda i: (tf.gather(x, i), tf.gather(y, i)))
+
+    def gather(indices):
+        inputs = tf.gather(x, indices)
+        return inputs, (inputs if same else tf.gather(y, indices))
     data = data.batch(batch_size).map(gather)
     options = tf.data.Options()
     options.autotune.enabled = False
