@@ -16,7 +16,7 @@ from convae.encoder import check_fits, extract_encoder, load_autoencoder
 from convae.errors import UserError
 from convae.files import write_text_atomic
 from convae.networks import build_classifier
-from convae.params import Param, integer, real, show
+from convae.params import Param, choice, integer, real, show
 from convae.prompts import Prompter
 from convae.records import make_output_dir
 from convae.session import Session
@@ -45,6 +45,8 @@ SETTINGS = [
     Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)", metavar="LR"),
     Param("fine_tune_learning_rate", real(1e-7, 1.0), 1e-4, "Adam's learning rate in stage 2 (the whole network)",
           metavar="LR"),
+    Param("schedule", choice("cosine", "constant"), "cosine",
+          "learning rate over each stage: cosine decay to zero, or constant", metavar="{cosine,constant}"),
 ]
 HYPERPARAMETERS = [
     Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer", "Units in the fully connected layer",
@@ -56,9 +58,21 @@ HYPERPARAMETERS = [
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=_fit_batch, metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.5, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
+    Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
+          "augmentation: random shifts in training, as a fraction of the image size (0: none)",
+          "Augmentation: random shift (fraction of the image)", metavar="F"),
+    Param("rotation", real(0.0, 180.0, hi_inclusive=True), 10.0,
+          "augmentation: random rotations in training, in degrees either way (0: none)",
+          "Augmentation: random rotation (degrees)", metavar="DEG"),
+    Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1, "augmentation: random zoom in training, as a fraction (0: none)",
+          "Augmentation: random zoom (fraction)", metavar="F"),
+    Param("patience", integer(0, 10000), 5,
+          "early stopping: end a stage after N epochs without a better validation loss and restore its best "
+          "weights (0: off)", "Early stopping patience (epochs, 0 for off)", metavar="N"),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
-           ("batch_size", "batch"), ("dropout", "dropout"), ("parameters", "parameters"), ("loss", "loss"),
+           ("batch_size", "batch"), ("dropout", "dropout"), ("shift", "shift"), ("rotation", "rotation"),
+           ("zoom", "zoom"), ("patience", "patience"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
@@ -126,22 +140,25 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     """Build the classifier on a fresh copy of the encoder and train it in two stages."""
     seed_everything(settings["seed"])
     encoder = classifier.fresh_encoder(inputs.encoder, inputs.encoder_weights)
-    model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"])
+    model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
+                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]))
     print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
     history, stage2_start, status = classifier.train_two_stages(
         model, encoder, train, validation, hyper, (settings["learning_rate"], settings["fine_tune_learning_rate"]),
-        seed=settings["seed"])
+        settings["schedule"], seed=settings["seed"])
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None
-    val = metrics.evaluate(validation[1], model.predict(validation[0], verbose=0))
-    figures = {"loss": history["loss"][-1], "accuracy": history["accuracy"][-1], "val_loss": val["loss"],
+    # Both in inference mode (no dropout, no augmentation), so that they compare.
+    fit = metrics.evaluate(train[1], model.predict(train[0], batch_size=256, verbose=0))
+    val = metrics.evaluate(validation[1], model.predict(validation[0], batch_size=256, verbose=0))
+    figures = {"loss": fit["loss"], "accuracy": fit["accuracy"], "val_loss": val["loss"],
                "val_accuracy": val["accuracy"], "val_precision": val["precision"], "val_recall": val["recall"],
                "val_f1": val["f1"]}
     print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
-          f"macro F1 {val['f1']:.4f} ({status}, {elapsed() / 60:.1f} min)")
+          f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {elapsed() / 60:.1f} min)")
     return training.Experiment(number, dict(hyper), model, history, elapsed(), status, figures,
                                extra={"stage2_start": stage2_start})
 

@@ -42,17 +42,35 @@ def unfreeze_encoder(encoder):
             layer.trainable = False
 
 
-def compile_classifier(model, learning_rate):
-    """Compile (again: a change of `trainable` takes effect only at compile time)."""
-    model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+def compile_classifier(model, learning_rate, decay_steps=None):
+    """Compile (again: a change of `trainable` takes effect only at compile time).
+
+    With `decay_steps` the learning rate follows a cosine from `learning_rate` down to zero.
+    """
+    k = keras()
+    if decay_steps:
+        learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
 
 
-def train_two_stages(model, encoder, train, validation, hyper, learning_rates, callbacks=(), seed=0):
+def _stage_callbacks(patience, callbacks):
+    if not patience:
+        return list(callbacks)
+    stop = keras().callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
+                                           verbose=1)
+    return [stop, *callbacks]
+
+
+def train_two_stages(model, encoder, train, validation, hyper, learning_rates, schedule="constant", callbacks=(),
+                     seed=0):
     """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
     x, y = train
+    steps = -(-len(x) // hyper["batch_size"])
+    decay = (lambda epochs: epochs * steps) if schedule == "cosine" else (lambda epochs: None)  # noqa: E731
+    callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    compile_classifier(model, learning_rates[0])
+    compile_classifier(model, learning_rates[0], decay(hyper["epochs"]))
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -62,7 +80,7 @@ def train_two_stages(model, encoder, train, validation, hyper, learning_rates, c
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
     unfreeze_encoder(encoder)
-    compile_classifier(model, learning_rates[1])
+    compile_classifier(model, learning_rates[1], decay(hyper["fine_tune_epochs"]))
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
                                      callbacks, seed + 1)

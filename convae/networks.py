@@ -57,8 +57,11 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout):
     return k.Model(inputs, x, name="autoencoder")
 
 
-def build_classifier(encoder, classes, units, dropout):
+def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
     """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
+
+    `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction):
+    random transforms of the input that Keras applies in training only.
 
     The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
@@ -67,13 +70,26 @@ def build_classifier(encoder, classes, units, dropout):
     centred without BatchNormalization's moving statistics, which lag behind in short trainings.
     """
     k = keras()
-    x = k.layers.Flatten(name="flatten")(encoder.output)
+    inputs = k.Input(encoder.input_shape[1:], name="image")
+    x = _augmentation(inputs, *augment)
+    x = k.layers.Flatten(name="flatten")(encoder(x))
     x = k.layers.Dense(units, use_bias=False, name="fc")(x)
     x = k.layers.LayerNormalization(name="fc_norm")(x)
     x = k.layers.Activation("relu", name="fc_relu")(x)
     x = _dropout(x, dropout, "fc_dropout")
     outputs = k.layers.Dense(classes, activation="softmax", name="predictions")(x)
-    return k.Model(encoder.input, outputs, name="classifier")
+    return k.Model(inputs, outputs, name="classifier")
+
+
+def _augmentation(x, shift, rotation, zoom):
+    layers_ = keras().layers
+    if shift:
+        x = layers_.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(x)
+    if rotation:
+        x = layers_.RandomRotation(rotation / 360.0, fill_mode="constant", name="random_rotation")(x)
+    if zoom:
+        x = layers_.RandomZoom(zoom, fill_mode="constant", name="random_zoom")(x)
+    return x
 
 
 def _conv_block(x, filters, kernel, name):

@@ -97,3 +97,13 @@ def text(value):
     if not value:
         raise ValueError("expected a non-empty value")
     return value
+
+
+def choice(*options):
+    """Parser for one of a few words."""
+    def parse(text):
+        value = str(text).strip().lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {text!r}")
+        return value
+    return parse

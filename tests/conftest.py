@@ -17,7 +17,7 @@ FIXTURES = os.path.join(SHARED, "fixtures", "keras2")
 TINY_AE = ["--layers", "2", "--filters", "4,8", "--kernel", "3", "--epochs", "1", "--batch-size", "32", "--dropout", "0.1",
            "--limit", "300"]
 TINY_CL = ["--fc-units", "16", "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size", "32", "--dropout", "0.3",
-           "--limit", "300"]
+           "--shift", "0.1", "--rotation", "10", "--zoom", "0.1", "--patience", "2", "--limit", "300"]
 
 sys.path.insert(0, REPO)
 

@@ -146,7 +146,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     out, saved = tmp_path / "cl", tmp_path / "clf.h5"
     answers = "\n".join([
         "1",                          # repeat
-        "24", "", "", "", "",         # 24 units, the rest as before
+        "24", "", "", "", "", "", "", "", "",  # 24 units, the rest as before
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
