@@ -14,7 +14,7 @@ from convae.errors import UserError
 from convae.networks import BOTTLENECK, build_autoencoder, check_image_size
 from convae.params import Param, integer, integer_list, per_layer, real, show
 from convae.prompts import Prompter
-from convae.records import make_output_dir
+from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 MAX_LAYERS = 6
@@ -166,6 +166,8 @@ def main(argv=None):
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
     prompter = Prompter(enabled=not args.no_input)
+    if args.save:
+        check_save_path(args.save)  # before hours of training, not after
     images = cli.ask_file(prompter, "Training images (idx file)", args.train_images, data.load_images, "-d")
     context = {"image_shape": images.array.shape[1:], "n_images": len(images.array)}
     settings = cli.resolve(SETTINGS, vars(args), prompter, context)

@@ -18,7 +18,7 @@ from convae.files import write_text_atomic
 from convae.networks import build_classifier
 from convae.params import Param, choice, integer, real, show
 from convae.prompts import Prompter
-from convae.records import make_output_dir
+from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
@@ -254,6 +254,8 @@ def main(argv=None):
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
     prompter = Prompter(enabled=not args.no_input)
+    if args.save:
+        check_save_path(args.save)  # before hours of training, not after
     inputs = Inputs(args, prompter)
     print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
     context = {"image_shape": inputs.train_images.array.shape[1:], "n_images": len(inputs.train_images.array)}

@@ -30,10 +30,17 @@ def normalize_argv(argv, options=()):
     return fixed
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, like every other error of these programs, instead of argparse's usage block."""
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def make_parser(prog, description, paths, params):
     """An argparse parser with the data-path flags, one flag per Param, and the common options."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog=prog, description=description, allow_abbrev=False,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     files = parser.add_argument_group("data files (asked for when missing)")
     for flag, dest, help_text in paths:
         files.add_argument(flag, dest=dest, metavar="PATH", help=help_text)

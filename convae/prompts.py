@@ -23,7 +23,10 @@ class Prompter:
                 hint = f" (give {flag})" if flag else ""
                 raise UserError(f"{label.lower()} is required with --no-input{hint}")
             return default
-        shown = f" [{show(default)}]" if default is not None else ""
+        if isinstance(default, list) and len(set(default)) == 1:
+            shown = f" [{show(default[0])}]"  # "3" rather than "3,3,3": it means the same here
+        else:
+            shown = f" [{show(default)}]" if default is not None else ""
         while True:
             answer = self._readline(f"{label}{shown}: ").strip()
             if not answer:

@@ -35,8 +35,9 @@ def run(script, args, cwd, stdin="", timeout=300):
                           capture_output=True, text=True, timeout=timeout, env=script_env())
 
 
-def classification_args(model, **paths):
-    files = {"-d": TRAIN_IMAGES, "-dl": TRAIN_LABELS, "-t": TEST_IMAGES, "-tl": TEST_LABELS, "-model": model}
+def classification_args(autoencoder, **paths):
+    """The five path flags, the bundled sample's files unless `paths` names others (d=, dl=, model=...)."""
+    files = {"-d": TRAIN_IMAGES, "-dl": TRAIN_LABELS, "-t": TEST_IMAGES, "-tl": TEST_LABELS, "-model": autoencoder}
     files.update({f"-{k}": v for k, v in paths.items()})
     return [x for flag, path in files.items() if path is not None for x in (flag, path)]
 

@@ -87,7 +87,8 @@ def test_help_documents_every_flag_with_its_default(tmp_path):
 def test_bad_flag_value_is_a_usage_error(tmp_path):
     result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--epochs", "zero", "--no-input"], cwd=tmp_path)
     assert result.returncode == 2
-    assert "argument --epochs: expected an integer from 1 to 10000, got 'zero'" in result.stderr
+    assert result.stderr == "error: argument --epochs: expected an integer from 1 to 10000, got 'zero' "\
+                            "(see autoencoder.py --help)\n"
     assert "Traceback" not in result.stderr
 
 
