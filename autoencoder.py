@@ -10,7 +10,6 @@ import numpy as np
 
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
-from convae.errors import UserError
 from convae.networks import BOTTLENECK, build_autoencoder, check_image_size
 from convae.params import Param, integer, integer_list, per_layer, real, show
 from convae.prompts import Prompter
@@ -26,12 +25,6 @@ def default_filters(layers):
     return [min(32 * 2 ** i, 128) for i in range(layers)]
 
 
-def _fit_limit(value, values):
-    if value > values["n_images"]:
-        raise ValueError(f"expected at most {values['n_images']} (the images in the file), got {value}")
-    return value
-
-
 def _fit_layers(value, values):
     check_image_size(value, values["image_shape"])
     return value
@@ -45,17 +38,9 @@ def _fit_kernel(value, values):
     return kernel
 
 
-def _fit_batch(value, values):
-    n = values["limit"] or values["n_images"]
-    n_train = n - data.validation_size(n, values["val_split"])
-    if value > n_train:
-        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
-    return value
-
-
 # Settings: flags only, fixed for the whole run.
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=_fit_limit,
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
           metavar="N"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.2,
           "share of the images held out for validation", metavar="R"),
@@ -72,7 +57,7 @@ HYPERPARAMETERS = [
           "Filters per layer", fit=lambda value, v: per_layer(value, v["layers"], "filter count"),
           metavar="F[,F...]"),
     Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
-    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=_fit_batch,
+    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
           metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.1, "dropout rate after every block (0 for none)", "Dropout rate",
           metavar="R"),
@@ -81,8 +66,6 @@ COLUMNS = [("experiment", "#"), ("layers", "layers"), ("kernel", "kernel"), ("fi
            ("epochs", "epochs"), ("batch_size", "batch"), ("dropout", "dropout"), ("parameters", "parameters"),
            ("loss", "loss"), ("val_loss", "val_loss"), ("minutes", "minutes"), ("status", "status"),
            ("saved", "saved to")]
-MENU = {"1": "repeat with other hyperparameters", "2": "plots and table of the experiments so far",
-        "3": "save a model", "4": "exit"}
 
 
 def parse_args(argv):
@@ -178,54 +161,29 @@ def main(argv=None):
     session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False)
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
           f"outputs go to {session.output_dir}")
-    given, previous = vars(args), None
-    while True:
-        hyper = cli.resolve(HYPERPARAMETERS, given, prompter, dict(context, **settings), previous)
-        given, previous = {}, hyper
-        experiment = train_experiment(len(session.experiments) + 1, hyper, settings, train_images, val_images)
-        if experiment is not None:
-            session.add(experiment)
-            for path in experiment_figures(session, experiment, val_images):
-                print(f"  wrote {path}")
-        if args.no_input:
-            return finish_unattended(session, args, images, settings)
-        if not menu(session, args, images, settings):
-            return 0
+    session.run(
+        lambda previous: cli.resolve(HYPERPARAMETERS, vars(args) if previous is None else {}, prompter,
+                                     dict(context, **settings), previous),
+        lambda number, hyper: train_experiment(number, hyper, settings, train_images, val_images),
+        lambda experiment: experiment_figures(session, experiment, val_images),
+        actions={"1": ("repeat with other hyperparameters", lambda: "repeat"),
+                 "2": ("plots and table of the experiments so far", lambda: session.summary(lambda: summary_figures(session))),
+                 "3": ("save a model", lambda: save(session, args, describe(images, settings))),
+                 "4": ("exit", session.exit)},
+        unattended=(lambda: finish_unattended(session, args, images, settings)) if args.no_input else None)
+    return 0
 
 
 def finish_unattended(session, args, images, settings):
-    if not session.experiments:
-        raise UserError("training stopped before the first epoch finished; nothing to save")
-    for path in summary_figures(session):
-        print(f"  wrote {path}")
-    print(f"  wrote {session.write_csv()}")
+    session.summary(lambda: summary_figures(session))
     if args.save:
         session.save(session.experiments[-1], args.save, describe(images, settings), ask=False)
     return 0
 
 
-def menu(session, args, images, settings):
-    """The choices after an experiment; return True to run another experiment, False to exit."""
-    while True:
-        print()
-        choice = session.prompter.choose("Choose", MENU)
-        try:
-            if choice == "1":
-                return True
-            if not session.experiments and choice in "23":
-                print("No experiment finished yet: choose 1 to train one.")
-            elif choice == "2":
-                print("\n" + session.table())
-                for path in summary_figures(session):
-                    print(f"  wrote {path}")
-                print(f"  wrote {session.write_csv()}")
-            elif choice == "3":
-                chosen = session.pick("Experiment to save", session.experiments[-1])
-                session.save(chosen, args.save or os.path.join("models", "autoencoder.h5"), describe(images, settings))
-            elif choice == "4" and session.confirm_exit():
-                return False
-        except UserError as e:
-            print(f"error: {e}")
+def save(session, args, description):
+    chosen = session.pick("Experiment to save", session.experiments[-1])
+    session.save(chosen, args.save or os.path.join("models", "autoencoder.h5"), description)
 
 
 if __name__ == "__main__":

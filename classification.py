@@ -13,7 +13,6 @@ import numpy as np
 from convae import classifier, cli, data, metrics, plots, training
 from convae.backend import seed_everything, set_verbose
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
-from convae.errors import UserError
 from convae.files import write_text_atomic
 from convae.networks import build_classifier
 from convae.params import Param, choice, integer, real, show
@@ -22,22 +21,8 @@ from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
-def _fit_limit(value, values):
-    if value > values["n_images"]:
-        raise ValueError(f"expected at most {values['n_images']} (the training images), got {value}")
-    return value
-
-
-def _fit_batch(value, values):
-    n = values["limit"] or values["n_images"]
-    n_train = n - data.validation_size(n, values["val_split"])
-    if value > n_train:
-        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
-    return value
-
-
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=_fit_limit,
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
           metavar="N"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
           "share of the training images held out for validation (never the test set)", metavar="R"),
@@ -55,7 +40,7 @@ HYPERPARAMETERS = [
           "Epochs of stage 1 (head only)", metavar="N"),
     Param("fine_tune_epochs", integer(0, 10000), 5, "stage 2 epochs: the whole network (0 skips stage 2)",
           "Epochs of stage 2 (whole network)", metavar="N"),
-    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=_fit_batch, metavar="N"),
+    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size, metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.5, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
     Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
@@ -76,8 +61,6 @@ COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("f
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
-MENU = {"1": "repeat with other hyperparameters", "2": "plots and tables of the experiments so far",
-        "3": "classify the test set", "4": "save a classifier", "5": "exit"}
 PATHS = [("-d", "train_images", "training images (idx, gzipped or not)"),
          ("-dl", "train_labels", "training labels"),
          ("-t", "test_images", "test images"),
@@ -268,63 +251,39 @@ def main(argv=None):
     session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True)
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
-    given, previous = vars(args), None
-    while True:
-        hyper = cli.resolve(HYPERPARAMETERS, given, prompter, dict(context, **settings), previous)
-        given, previous = {}, hyper
-        experiment = train_experiment(len(session.experiments) + 1, hyper, settings, inputs, train, validation)
-        if experiment is not None:
-            session.add(experiment)
-            for path in experiment_figures(session, experiment):
-                print(f"  wrote {path}")
-        if args.no_input:
-            return finish_unattended(session, args, inputs, settings)
-        if not menu(session, args, inputs, settings):
-            return 0
-
-
-def finish_unattended(session, args, inputs, settings):
-    if not session.experiments:
-        raise UserError("training stopped before the first epoch finished; nothing to classify")
-    experiment = session.experiments[-1]
-    print("\n" + session.table())
-    for path in summary_figures(session):
-        print(f"  wrote {path}")
-    print(f"  wrote {session.write_csv()}")
-    classify_test_set(session, experiment, inputs, settings)
-    if args.save:
-        session.save(experiment, args.save, describe(inputs, settings), ask=False)
+    session.run(
+        lambda previous: cli.resolve(HYPERPARAMETERS, vars(args) if previous is None else {}, prompter,
+                                     dict(context, **settings), previous),
+        lambda number, hyper: train_experiment(number, hyper, settings, inputs, train, validation),
+        lambda experiment: experiment_figures(session, experiment),
+        actions={"1": ("repeat with other hyperparameters", lambda: "repeat"),
+                 "2": ("plots and tables of the experiments so far",
+                       lambda: session.summary(lambda: summary_figures(session))),
+                 "3": ("classify the test set", lambda: classify(session, inputs, settings)),
+                 "4": ("save a classifier", lambda: save(session, args, describe(inputs, settings))),
+                 "5": ("exit", session.exit)},
+        unattended=(lambda: finish_unattended(session, args, inputs, settings)) if args.no_input else None)
     return 0
 
 
-def menu(session, args, inputs, settings):
-    """The choices after an experiment; return True to run another experiment, False to exit."""
-    while True:
-        print()
-        choice = session.prompter.choose("Choose", MENU)
-        try:
-            if choice == "1":
-                return True
-            if not session.experiments and choice in "234":
-                print("No experiment finished yet: choose 1 to train one.")
-            elif choice == "2":
-                print("\n" + session.table())
-                for path in summary_figures(session):
-                    print(f"  wrote {path}")
-                print(f"  wrote {session.write_csv()}")
-            elif choice == "3":
-                print("\n" + session.table())
-                best = session.best() or session.experiments[-1]
-                chosen = session.pick("Experiment whose model classifies the test set (default: best validation "
-                                      "accuracy)", best)
-                classify_test_set(session, chosen, inputs, settings)
-            elif choice == "4":
-                chosen = session.pick("Experiment to save", session.best() or session.experiments[-1])
-                session.save(chosen, args.save or os.path.join("models", "classifier.h5"), describe(inputs, settings))
-            elif choice == "5" and session.confirm_exit():
-                return False
-        except UserError as e:
-            print(f"error: {e}")
+def finish_unattended(session, args, inputs, settings):
+    session.summary(lambda: summary_figures(session))
+    classify_test_set(session, session.experiments[-1], inputs, settings)
+    if args.save:
+        session.save(session.experiments[-1], args.save, describe(inputs, settings), ask=False)
+    return 0
+
+
+def classify(session, inputs, settings):
+    print("\n" + session.table())
+    chosen = session.pick("Experiment whose model classifies the test set (default: best validation accuracy)",
+                          session.best() or session.experiments[-1])
+    classify_test_set(session, chosen, inputs, settings)
+
+
+def save(session, args, description):
+    chosen = session.pick("Experiment to save", session.best() or session.experiments[-1])
+    session.save(chosen, args.save or os.path.join("models", "classifier.h5"), description)
 
 
 if __name__ == "__main__":

@@ -84,3 +84,19 @@ def split_indices(count, val_split, seed, labels=None):
 def validation_size(count, val_split):
     """How many of `count` images the split puts into validation."""
     return max(1, int(round(count * val_split)))
+
+
+def fit_limit(value, values):
+    """--limit must not ask for more images than the file holds."""
+    if value > values["n_images"]:
+        raise ValueError(f"expected at most {values['n_images']} (the images in the file), got {value}")
+    return value
+
+
+def fit_batch_size(value, values):
+    """A batch must not be larger than the training images left after the validation split."""
+    n = values["limit"] or values["n_images"]
+    n_train = n - validation_size(n, values["val_split"])
+    if value > n_train:
+        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
+    return value

@@ -16,6 +16,56 @@ class Session:
         self.higher_is_better = higher_is_better
         self.experiments = []
 
+    def run(self, next_hyper, train, figures, actions, unattended=None):
+        """Train experiment after experiment, each followed by its figures and the menu.
+
+        `next_hyper(previous)` gives the hyperparameters (previous is None for the first);
+        `train(number, hyper)` returns an Experiment or None; with `unattended`, one experiment
+        is trained and `unattended()` finishes the run instead of the menu.
+        """
+        previous = None
+        while True:
+            previous = next_hyper(previous)
+            experiment = train(len(self.experiments) + 1, previous)
+            if experiment is not None:
+                self.add(experiment)
+                wrote(figures(experiment))
+            if unattended is not None:
+                if not self.experiments:
+                    raise UserError("training stopped before the first epoch finished; nothing to keep")
+                return unattended()
+            if self.menu(actions) == "exit":
+                return 0
+
+    def menu(self, actions):
+        """Offer `actions` (key -> (description, function)) until one returns "repeat" or "exit".
+
+        The first action is "repeat" and the last "exit"; the others need a finished experiment.
+        """
+        keys = list(actions)
+        while True:
+            print()
+            key = self.prompter.choose("Choose", {k: description for k, (description, _) in actions.items()})
+            if key not in (keys[0], keys[-1]) and not self.experiments:
+                print(f"No experiment finished yet: choose {keys[0]} to train one.")
+                continue
+            try:
+                outcome = actions[key][1]()
+            except UserError as e:
+                print(f"error: {e}")
+                continue
+            if outcome in ("repeat", "exit"):
+                return outcome
+
+    def summary(self, figures):
+        """Print the table of experiments; write the summary figures and experiments.csv."""
+        print("\n" + self.table())
+        wrote(figures())
+        wrote([self.write_csv()])
+
+    def exit(self):
+        return "exit" if self.confirm_exit() else None
+
     def add(self, experiment):
         self.experiments.append(experiment)
         self.write_csv()
@@ -82,6 +132,11 @@ class Session:
             return True
         names = " and ".join(f"experiment {e.number} ({what})" for what, e in unsaved)
         return self.prompter.confirm(f"{names[0].upper()}{names[1:]} not saved. Exit anyway?")
+
+
+def wrote(paths):
+    for path in paths:
+        print(f"  wrote {path}")
 
 
 def _h5_path(text):
