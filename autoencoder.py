@@ -149,8 +149,6 @@ def main(argv=None):
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
     prompter = Prompter(enabled=not args.no_input)
-    if args.save:
-        check_save_path(args.save)  # before hours of training, not after
     images = cli.ask_file(prompter, "Training images (idx file)", args.train_images, data.load_images, "-d")
     context = {"image_shape": images.array.shape[1:], "n_images": len(images.array)}
     settings = cli.resolve(SETTINGS, vars(args), prompter, context)
@@ -159,6 +157,8 @@ def main(argv=None):
     train_images, val_images = pixels[train_idx], pixels[val_idx]
     del pixels
     session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False)
+    if args.save:
+        check_save_path(args.save)  # before hours of training, not after
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
           f"outputs go to {session.output_dir}")
     session.run(

@@ -237,8 +237,6 @@ def main(argv=None):
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
     prompter = Prompter(enabled=not args.no_input)
-    if args.save:
-        check_save_path(args.save)  # before hours of training, not after
     inputs = Inputs(args, prompter)
     print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
     context = {"image_shape": inputs.train_images.array.shape[1:], "n_images": len(inputs.train_images.array)}
@@ -249,6 +247,8 @@ def main(argv=None):
     train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
     del pixels
     session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True)
+    if args.save:
+        check_save_path(args.save)  # before hours of training, not after
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
     session.run(

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The assignment's whole pipeline on the full MNIST, unattended and seeded: an autoencoder, then a
+# classifier on its encoder; prints the test errors, the accuracy, the train/validation gap and the
+# minutes taken.
+#
+# usage: bash benchmarks/accuracy.sh [OUTPUT_DIR]
+#   MNIST_DIR (default ../shared/datasets/mnist, or datasets/mnist after `python datasets/download.py`)
+#   PYTHON    (default: .venv/bin/python where it exists, else python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MNIST=${MNIST_DIR:-../shared/datasets/mnist}
+[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || MNIST=datasets/mnist
+[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
+PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+OUT=${1:-runs/accuracy-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+start=$(date +%s)
+
+"$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed 1 \
+    --layers 4 --filters 32,64,128,128 --kernel 3 --epochs 5 --batch-size 64 --dropout 0.1 \
+    --output-dir "$OUT/autoencoder" --save "$OUT/autoencoder.h5" | tee "$OUT/autoencoder.log"
+
+"$PYTHON" classification.py -d "$MNIST/train-images-idx3-ubyte.gz" -dl "$MNIST/train-labels-idx1-ubyte.gz" \
+    -t "$MNIST/t10k-images-idx3-ubyte.gz" -tl "$MNIST/t10k-labels-idx1-ubyte.gz" -model "$OUT/autoencoder.h5" \
+    --no-input --seed 1 --fc-units 256 --dropout 0.3 --epochs 2 --fine-tune-epochs 35 --batch-size 64 \
+    --learning-rate 2e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
+    --shift 0.1 --rotation 10 --zoom 0.1 --patience 8 \
+    --output-dir "$OUT/classifier" --save "$OUT/classifier.h5" | tee "$OUT/classifier.log"
+
+seconds=$(( $(date +%s) - start ))
+"$PYTHON" - "$OUT" "$seconds" <<'PY'
+import csv, json, sys
+out, seconds = sys.argv[1], int(sys.argv[2])
+report = json.load(open(f"{out}/classifier/test-experiment-1/test_report.json"))
+row = list(csv.DictReader(open(f"{out}/classifier/experiments.csv")))[-1]
+gap = 100 * (float(row["accuracy"]) - float(row["val_accuracy"]))
+print(f"\nresult: {report['errors']} test errors of {report['errors'] + report['correct']}, "
+      f"test accuracy {100 * report['accuracy']:.2f}%, training accuracy {100 * float(row['accuracy']):.2f}% "
+      f"vs validation {100 * float(row['val_accuracy']):.2f}% (gap {gap:.2f} points), {seconds / 60:.1f} minutes")
+PY
