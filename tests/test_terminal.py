@@ -85,8 +85,8 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     answer(child, "Test labels (idx file): ", TEST_LABELS)
     answer(child, "Autoencoder (.h5 file): ", tiny_autoencoder)
     child.expect_exact("encoder: 9 layers, output 7x7x8")
-    for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [5]: ", "1"),
-                         ("(whole network) [5]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.5]: ", ""),
+    for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
+                         ("(whole network) [10]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.3]: ", ""),
                          ("shift (fraction of the image) [0.1]: ", "0"), ("(degrees) [10]: ", "0"),
                          ("zoom (fraction) [0.1]: ", ""), ("(epochs, 0 for off) [5]: ", "")):
         answer(child, prompt, text)
