@@ -17,14 +17,14 @@ mkdir -p "$OUT"
 start=$(date +%s)
 
 "$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed 1 \
-    --layers 4 --filters 32,64,128,128 --kernel 3 --epochs 5 --batch-size 64 --dropout 0.1 \
+    --layers 3 --filters 32,64,128 --kernel 3 --epochs 5 --batch-size 64 --dropout 0.1 \
     --output-dir "$OUT/autoencoder" --save "$OUT/autoencoder.h5" | tee "$OUT/autoencoder.log"
 
 "$PYTHON" classification.py -d "$MNIST/train-images-idx3-ubyte.gz" -dl "$MNIST/train-labels-idx1-ubyte.gz" \
     -t "$MNIST/t10k-images-idx3-ubyte.gz" -tl "$MNIST/t10k-labels-idx1-ubyte.gz" -model "$OUT/autoencoder.h5" \
-    --no-input --seed 1 --fc-units 256 --dropout 0.3 --epochs 2 --fine-tune-epochs 35 --batch-size 64 \
-    --learning-rate 2e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
-    --shift 0.1 --rotation 10 --zoom 0.1 --patience 8 \
+    --no-input --seed 1 --fc-units 128 --dropout 0.3 --epochs 2 --fine-tune-epochs 20 --batch-size 64 \
+    --learning-rate 1e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
+    --shift 0.1 --rotation 10 --zoom 0.1 --patience 5 \
     --output-dir "$OUT/classifier" --save "$OUT/classifier.h5" | tee "$OUT/classifier.log"
 
 seconds=$(( $(date +%s) - start ))
