@@ -22,9 +22,9 @@ start=$(date +%s)
 
 "$PYTHON" classification.py -d "$MNIST/train-images-idx3-ubyte.gz" -dl "$MNIST/train-labels-idx1-ubyte.gz" \
     -t "$MNIST/t10k-images-idx3-ubyte.gz" -tl "$MNIST/t10k-labels-idx1-ubyte.gz" -model "$OUT/autoencoder.h5" \
-    --no-input --seed 1 --fc-units 128 --dropout 0.3 --epochs 2 --fine-tune-epochs 20 --batch-size 64 \
+    --no-input --seed 1 --fc-units 128 --dropout 0.3 --epochs 2 --fine-tune-epochs 30 --batch-size 64 \
     --learning-rate 1e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
-    --shift 0.1 --rotation 10 --zoom 0.1 --patience 5 \
+    --shift 0.1 --rotation 10 --zoom 0.1 --patience 0 \
     --output-dir "$OUT/classifier" --save "$OUT/classifier.h5" | tee "$OUT/classifier.log"
 
 seconds=$(( $(date +%s) - start ))
