@@ -6,7 +6,6 @@ usage: python autoencoder.py -d datasets/sample/train-images-idx3-ubyte.gz
 import os
 import sys
 
-import numpy as np
 
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose

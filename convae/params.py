@@ -91,14 +91,6 @@ def per_layer(value, count, what):
     return list(value)
 
 
-def text(value):
-    """Parser for free text (a path): anything non-empty."""
-    value = str(value).strip()
-    if not value:
-        raise ValueError("expected a non-empty value")
-    return value
-
-
 def choice(*options):
     """Parser for one of a few words."""
     def parse(text):

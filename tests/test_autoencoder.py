@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY_AE, TRAIN_IMAGES, run, script_env
+from conftest import TINY_AE, TRAIN_IMAGES, run, script_env
 
 
 @pytest.mark.parametrize("size", [(28, 28), (32, 32), (29, 29), (20, 20), (28, 21)])

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import (TEST_IMAGES, TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
+from conftest import (TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
                       classification_args, run)
 from utilities import write_idx
 
