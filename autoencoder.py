@@ -9,7 +9,7 @@ import sys
 
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
-from convae.networks import BOTTLENECK, build_autoencoder, check_image_size
+from convae.networks import BOTTLENECK, build_autoencoder, check_image_size, check_pooling, default_pooling
 from convae.params import Param, integer, integer_list, per_layer, real, show
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
@@ -24,9 +24,10 @@ def default_filters(layers):
     return [min(32 * 2 ** i, 128) for i in range(layers)]
 
 
-def _fit_layers(value, values):
-    check_image_size(value, values["image_shape"])
-    return value
+def _fit_pooling(value, values):
+    pooling = check_pooling(value, values["layers"])
+    check_image_size(pooling, values["image_shape"])
+    return pooling
 
 
 def _fit_kernel(value, values):
@@ -48,13 +49,17 @@ SETTINGS = [
 # Hyperparameters: asked for before every experiment (unless given as flags for the first one).
 HYPERPARAMETERS = [
     Param("layers", integer(1, MAX_LAYERS), 3, "convolutional layers in the encoder; the decoder mirrors them",
-          "Convolutional layers in the encoder", fit=_fit_layers, metavar="N"),
+          "Convolutional layers in the encoder", metavar="N"),
     Param("kernel", integer_list(1, 15), [3], "convolution kernel size: one for all layers or one per layer",
           "Kernel size (one, or one per layer)", fit=_fit_kernel, metavar="K[,K...]"),
     Param("filters", integer_list(1, 1024), lambda v: default_filters(v["layers"]),
           "filters per layer: one for all layers or one per layer (default: 32,64,128,128...)",
           "Filters per layer", fit=lambda value, v: per_layer(value, v["layers"], "filter count"),
           metavar="F[,F...]"),
+    Param("pooling", integer_list(1, MAX_LAYERS), lambda v: default_pooling(v["layers"]),
+          "layers (numbered from 1) after which max pooling halves the image (default: 1,2, the first two); "
+          "for example --layers 5 --filters 32,32,64,64,128 --pooling 2,4",
+          "Pool after layers", fit=_fit_pooling, metavar="L[,L...]"),
     Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
           metavar="N"),
@@ -62,7 +67,8 @@ HYPERPARAMETERS = [
           metavar="R"),
 ]
 COLUMNS = [("experiment", "#"), ("layers", "layers"), ("kernel", "kernel"), ("filters", "filters"),
-           ("epochs", "epochs"), ("batch_size", "batch"), ("dropout", "dropout"), ("parameters", "parameters"),
+           ("pooling", "pooling"), ("epochs", "epochs"), ("batch_size", "batch"), ("dropout", "dropout"),
+           ("parameters", "parameters"),
            ("loss", "loss"), ("val_loss", "val_loss"), ("minutes", "minutes"), ("status", "status"),
            ("saved", "saved to")]
 
@@ -87,7 +93,8 @@ def compile_autoencoder(model):
 def train_experiment(number, hyper, settings, images, val_images):
     """Build and train one autoencoder; return its Experiment (None if stopped before one epoch)."""
     seed_everything(settings["seed"])
-    model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"])
+    model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"],
+                              hyper["pooling"])
     compile_autoencoder(model)
     print(f"\nExperiment {number}: {model.count_params():,} parameters, bottleneck "
           f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "

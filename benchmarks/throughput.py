@@ -26,7 +26,7 @@ from autoencoder import compile_autoencoder, default_filters  # noqa: E402
 from convae import classifier, training  # noqa: E402
 from convae.backend import keras, tensorflow  # noqa: E402
 from convae.encoder import extract_encoder  # noqa: E402
-from convae.networks import build_autoencoder, build_classifier, pooling_steps  # noqa: E402
+from convae.networks import build_autoencoder, build_classifier, default_pooling  # noqa: E402
 
 ORIGINAL = {"layers": 2, "filters": [128, 256], "kernel": [3, 3], "dropout": 0.2, "batch_size": 64}
 DEFAULT = {"layers": 3, "filters": default_filters(3), "kernel": [3, 3, 3], "dropout": 0.1, "batch_size": 64}
@@ -41,11 +41,11 @@ def plain_autoencoder(lib, cfg):
     blocks = list(zip(cfg["filters"], cfg["kernel"]))
     for i, (f, k) in enumerate(blocks):
         x = L.BatchNormalization()(L.Conv2D(f, k, padding="same", activation="relu")(x))
-        x = L.MaxPooling2D(2)(x) if i < pooling_steps(cfg["layers"]) else x
+        x = L.MaxPooling2D(2)(x) if i + 1 in default_pooling(cfg["layers"]) else x
         x = L.Dropout(cfg["dropout"])(x)
     for i, (f, k) in reversed(list(enumerate(blocks))):
         x = L.BatchNormalization()(L.Conv2D(f, k, padding="same", activation="relu")(x))
-        x = L.UpSampling2D(2)(x) if i < pooling_steps(cfg["layers"]) else x
+        x = L.UpSampling2D(2)(x) if i + 1 in default_pooling(cfg["layers"]) else x
         x = L.Dropout(cfg["dropout"])(x)
     outputs = L.Conv2D(1, cfg["kernel"][0], padding="same", activation="sigmoid")(x)
     model = lib.Model(inputs, outputs)
@@ -62,7 +62,7 @@ def plain_classifier(lib, cfg, units=128):
         bn = L.BatchNormalization()
         bn.trainable = False
         x = bn(L.Conv2D(f, k, padding="same", activation="relu")(x))
-        x = L.MaxPooling2D(2)(x) if i < pooling_steps(cfg["layers"]) else x
+        x = L.MaxPooling2D(2)(x) if i + 1 in default_pooling(cfg["layers"]) else x
     x = L.Dense(units, use_bias=False)(L.Flatten()(x))
     x = L.Dropout(0.5)(L.Activation("relu")(L.LayerNormalization()(x)))
     model = lib.Model(inputs, L.Dense(10, activation="softmax")(x))

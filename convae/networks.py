@@ -2,28 +2,42 @@
 from convae.backend import keras
 
 BOTTLENECK = "bottleneck"  # the encoder's output layer; classification.py finds the encoder by it
-MAX_POOLING_BLOCKS = 2     # pooling halves the image on the first two blocks only: 28 -> 14 -> 7
+DEFAULT_POOLING_STEPS = 2  # by default the first two layers halve the image: 28 -> 14 -> 7
 
 
-def pooling_steps(layers):
-    """How many times the encoder halves the image."""
-    return min(layers, MAX_POOLING_BLOCKS)
+def default_pooling(layers):
+    """The layers (numbered from 1) after which max pooling halves the image: the first two."""
+    return list(range(1, min(layers, DEFAULT_POOLING_STEPS) + 1))
 
 
-def check_image_size(layers, image_shape):
-    """Raise ValueError when the image is too small to be halved `pooling_steps(layers)` times."""
-    steps = pooling_steps(layers)
+def check_pooling(pooling, layers):
+    """Raise ValueError unless `pooling` names distinct layers of the encoder, in order."""
+    if any(p > layers for p in pooling):
+        raise ValueError(f"expected layer numbers from 1 to {layers} (the encoder has {layers} layers), "
+                         f"got {max(pooling)}")
+    if sorted(set(pooling)) != list(pooling):
+        raise ValueError(f"expected distinct layer numbers in increasing order, got {','.join(map(str, pooling))}")
+    return list(pooling)
+
+
+def check_image_size(pooling, image_shape):
+    """Raise ValueError when the image is too small to be halved once per pooling layer."""
+    steps = len(pooling)
     if min(image_shape[:2]) < 2 ** steps:
-        raise ValueError(f"{layers} layers halve the image {steps} times, which needs images of at least "
-                         f"{2 ** steps}x{2 ** steps}; these are {image_shape[0]}x{image_shape[1]}")
+        raise ValueError(f"pooling after layers {','.join(map(str, pooling))} halves the image {steps} times, "
+                         f"which needs images of at least {2 ** steps}x{2 ** steps}; "
+                         f"these are {image_shape[0]}x{image_shape[1]}")
 
 
-def build_autoencoder(image_shape, layers, kernel, filters, dropout):
+def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=None):
     """Convolutional autoencoder whose output has the input's shape.
 
-    Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (first two blocks) ->
-    Dropout; the decoder mirrors them with UpSampling2D; a sigmoid Conv2D restores the channels.
-    Images whose size is not a multiple of 2**pooling_steps are zero-padded, and the output cropped.
+    Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (after the layers listed
+    in `pooling`, numbered from 1; by default the first two) -> Dropout; the decoder mirrors them
+    with UpSampling2D; a sigmoid Conv2D restores the channels. Several convolutions at one
+    resolution (for example 32,32,64,64 filters pooling after layers 2 and 4) see wider patterns
+    before each halving. Images whose size is not a multiple of 2**len(pooling) are zero-padded,
+    and the output cropped.
     BatchNormalization and Dropout are the fast twins from convae.layers; saving turns them back
     into stock Keras layers.
     """
@@ -31,8 +45,9 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout):
     layers_ = k.layers
     rows, cols = image_shape[:2]
     channels = image_shape[2] if len(image_shape) > 2 else 1
-    steps = pooling_steps(layers)
-    check_image_size(layers, (rows, cols))
+    pooling = default_pooling(layers) if pooling is None else check_pooling(pooling, layers)
+    steps = len(pooling)
+    check_image_size(pooling, (rows, cols))
     pad_rows, pad_cols = (-rows) % 2 ** steps, (-cols) % 2 ** steps
     padding = ((pad_rows // 2, pad_rows - pad_rows // 2), (pad_cols // 2, pad_cols - pad_cols // 2))
 
@@ -41,14 +56,14 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout):
     # Encoder
     for i in range(layers):
         x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}")
-        if i < steps:
+        if i + 1 in pooling:
             x = layers_.MaxPooling2D(2, name=f"encoder_{i + 1}_pool")(x)
         x = _dropout(x, dropout, f"encoder_{i + 1}_dropout")
     x = layers_.Identity(name=BOTTLENECK)(x)
     # Decoder
     for i in reversed(range(layers)):
         x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}")
-        if i < steps:
+        if i + 1 in pooling:
             x = layers_.UpSampling2D(2, name=f"decoder_{i + 1}_upsample")(x)
         x = _dropout(x, dropout, f"decoder_{i + 1}_dropout")
     x = layers_.Conv2D(channels, kernel[0], padding="same", activation="sigmoid", name="reconstruction")(x)

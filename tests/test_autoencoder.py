@@ -15,11 +15,11 @@ from conftest import TINY_AE, TRAIN_IMAGES, run, script_env
 @pytest.mark.parametrize("layers", [1, 2, 3, 4])
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_builder_keeps_the_image_shape(size, layers, kernel):
-    from convae.networks import BOTTLENECK, build_autoencoder, pooling_steps
+    from convae.networks import BOTTLENECK, build_autoencoder, default_pooling
     model = build_autoencoder(size, layers, [kernel] * layers, [4] * layers, 0.1)
     assert model.input_shape == (None, *size, 1) and model.output_shape == (None, *size, 1)
     code = model.get_layer(BOTTLENECK).output.shape
-    factor = 2 ** pooling_steps(layers)
+    factor = 2 ** len(default_pooling(layers))
     assert tuple(code[1:3]) == (-(-size[0] // factor), -(-size[1] // factor))
     out = model(np.random.default_rng(0).random((2, *size, 1), dtype=np.float32)).numpy()
     assert ((out > 0) & (out < 1)).all()
@@ -28,7 +28,17 @@ def test_builder_keeps_the_image_shape(size, layers, kernel):
 def test_builder_rejects_images_too_small_to_pool():
     from convae.networks import check_image_size
     with pytest.raises(ValueError, match="at least 4x4"):
-        check_image_size(2, (3, 3))
+        check_image_size([1, 2], (3, 3))
+
+
+def test_builder_pools_after_the_layers_asked_for():
+    from convae.networks import BOTTLENECK, build_autoencoder
+    model = build_autoencoder((28, 28), 5, [3] * 5, [4, 4, 8, 8, 16], 0.1, pooling=[2, 4])
+    shapes = {layer.name: tuple(layer.output.shape[1:3]) for layer in model.layers if layer.name.endswith("_bn")}
+    assert [shapes[f"encoder_{i}_bn"] for i in range(1, 6)] == [(28, 28), (28, 28), (14, 14), (14, 14), (7, 7)]
+    assert [shapes[f"decoder_{i}_bn"] for i in range(5, 0, -1)] == [(7, 7), (7, 7), (14, 14), (14, 14), (28, 28)]
+    assert tuple(model.get_layer(BOTTLENECK).output.shape[1:]) == (7, 7, 16)
+    assert model.output_shape == (None, 28, 28, 1)
 
 
 def test_unattended_run_writes_everything(tmp_path):
@@ -91,7 +101,7 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
     out, saved = tmp_path / "out", tmp_path / "ae.h5"
     answers = "\n".join([
         "1",                             # repeat with other hyperparameters
-        "1", "", "", "", "", "0.2",     # 1 layer; kernel, filters, epochs, batch size as offered; dropout 0.2
+        "1", "", "", "", "", "", "0.2",  # 1 layer; kernel, filters, pooling, epochs, batch size as offered; dropout 0.2
         "7",                             # not a menu choice: asked again
         "2",                             # plots and table
         "3", "", str(tmp_path / "no" / "such" / "dir" / "ae.h5"), str(saved),  # save: a missing folder first
@@ -103,6 +113,7 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
     shown = result.stdout
     assert "Convolutional layers in the encoder [2]: 1" in shown
     assert "Filters per layer [32]:" in shown  # the previous 4,8 does not fit one layer
+    assert "Pool after layers [1]:" in shown  # nor does pooling after layers 1,2
     assert "expected one of 1, 2, 3, 4, got '7'" in shown
     assert "does not exist" in shown
     assert f"Saved experiment 2 to {saved}" in shown

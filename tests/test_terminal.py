@@ -36,6 +36,9 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     answer(child, "Convolutional layers in the encoder [3]: ", "2")
     answer(child, "Kernel size (one, or one per layer) [3]: ", "")
     answer(child, "Filters per layer [32,64]: ", "4,8")
+    answer(child, "Pool after layers [1,2]: ", "3")
+    child.expect_exact("expected layer numbers from 1 to 2 (the encoder has 2 layers), got 3")
+    answer(child, "Pool after layers [1,2]: ", "")
     answer(child, "Epochs [10]: ", "1")
     answer(child, "Batch size [64]: ", "10000")
     child.expect_exact("expected at most 480, the number of training images after the validation split")
@@ -43,7 +46,8 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     answer(child, "Dropout rate [0.1]: ", "")
     child.expect_exact("Experiment 1: loss")
     answer(child, "Choose: ", "1")
-    for prompt, text in (("layers in the encoder [2]: ", ""), ("one per layer) [3]: ", ""), ("[4,8]: ", ""), ("Epochs [1]: ", "200"),
+    for prompt, text in (("layers in the encoder [2]: ", ""), ("one per layer) [3]: ", ""), ("[4,8]: ", ""), ("[1,2]: ", ""),
+                         ("Epochs [1]: ", "200"),
                          ("Batch size [32]: ", ""), ("Dropout rate [0.1]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Epoch 2/200")
