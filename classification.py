@@ -27,11 +27,6 @@ SETTINGS = [
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
           "share of the training images held out for validation (never the test set)", metavar="R"),
     Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
-    Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)", metavar="LR"),
-    Param("fine_tune_learning_rate", real(1e-7, 1.0), 5e-4, "Adam's learning rate in stage 2 (the whole network)",
-          metavar="LR"),
-    Param("schedule", choice("cosine", "constant"), "cosine",
-          "learning rate over each stage: cosine decay to zero, or constant", metavar="{cosine,constant}"),
 ]
 HYPERPARAMETERS = [
     Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer", "Units in the fully connected layer",
@@ -54,10 +49,18 @@ HYPERPARAMETERS = [
     Param("patience", integer(0, 10000), 5,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
           "weights (0: off)", "Early stopping patience (epochs, 0 for off)", metavar="N"),
+    Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)",
+          "Learning rate of stage 1 (Adam)", metavar="LR"),
+    Param("fine_tune_learning_rate", real(1e-7, 1.0), 5e-4, "Adam's learning rate in stage 2 (the whole network)",
+          "Learning rate of stage 2 (Adam)", metavar="LR"),
+    Param("schedule", choice("cosine", "constant"), "cosine",
+          "learning rate over each stage: cosine decay to zero, or constant", "Learning-rate schedule (cosine or "
+          "constant)", metavar="{cosine,constant}"),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("shift", "shift"), ("rotation", "rotation"),
-           ("zoom", "zoom"), ("patience", "patience"), ("parameters", "parameters"), ("loss", "loss"),
+           ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
+           ("schedule", "schedule"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
@@ -129,8 +132,8 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
     history, stage2_start, status = classifier.train_two_stages(
-        model, encoder, train, validation, hyper, (settings["learning_rate"], settings["fine_tune_learning_rate"]),
-        settings["schedule"], seed=settings["seed"])
+        model, encoder, train, validation, hyper, (hyper["learning_rate"], hyper["fine_tune_learning_rate"]),
+        hyper["schedule"], seed=settings["seed"])
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None

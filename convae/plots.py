@@ -62,9 +62,13 @@ def against_hyperparameters(rows, names, metrics, path):
     fig, axes = plt.subplots(len(metrics), len(names), figsize=(3.6 * len(names), 3.2 * len(metrics)),
                              squeeze=False)
     for col, name in enumerate(names):
-        xs = [_as_number(row[name]) for row in rows]
+        words = sorted({row[name] for row in rows if isinstance(row[name], str)})
+        xs = [words.index(row[name]) if words else _as_number(row[name]) for row in rows]
         for row_i, metric in enumerate(metrics):
             ax = axes[row_i][col]
+            if words:  # a choice such as the learning-rate schedule: one tick per word
+                ax.set_xticks(range(len(words)), words)
+                ax.set_xlim(-0.5, len(words) - 0.5)
             for key, label, marker in ((metric, "training", "o"), (f"val_{metric}", "validation", "s")):
                 ys = [row.get(key) for row in rows]
                 if all(y is not None for y in ys):

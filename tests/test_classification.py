@@ -146,7 +146,8 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     out, saved = tmp_path / "cl", tmp_path / "clf.h5"
     answers = "\n".join([
         "1",                          # repeat
-        "24", "", "", "", "", "", "", "", "",  # 24 units, the rest as before
+        "24", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
+        "constant",                   # ...but a constant learning rate
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
@@ -160,6 +161,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert "macro avg" in result.stdout and "Confusion matrix" in result.stdout
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
+    assert [r["schedule"] for r in rows] == ["cosine", "constant"]
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()

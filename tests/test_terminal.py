@@ -92,7 +92,10 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
                          ("(whole network) [10]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.3]: ", ""),
                          ("shift (fraction of the image) [0.1]: ", "0"), ("(degrees) [10]: ", "0"),
-                         ("zoom (fraction) [0.1]: ", ""), ("(epochs, 0 for off) [5]: ", "")):
+                         ("zoom (fraction) [0.1]: ", ""), ("(epochs, 0 for off) [5]: ", ""),
+                         ("Learning rate of stage 1 (Adam) [0.001]: ", "2"),
+                         ("Learning rate of stage 1 (Adam) [0.001]: ", ""),
+                         ("Learning rate of stage 2 (Adam) [0.0005]: ", ""), ("(cosine or constant) [cosine]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Stage 2: the whole network, 1 epoch")
     answer(child, "Choose: ", "3")
