@@ -56,11 +56,14 @@ HYPERPARAMETERS = [
     Param("schedule", choice("cosine", "constant"), "cosine",
           "learning rate over each stage: cosine decay to zero, or constant", "Learning-rate schedule (cosine or "
           "constant)", metavar="{cosine,constant}"),
+    Param("label_smoothing", real(0.0, 1.0), 0.0,
+          "label smoothing: train towards 1-R on the true class and R spread over all classes (0: none)",
+          "Label smoothing (0 for none)", metavar="R"),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("shift", "shift"), ("rotation", "rotation"),
            ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
-           ("schedule", "schedule"), ("parameters", "parameters"), ("loss", "loss"),
+           ("schedule", "schedule"), ("label_smoothing", "smoothing"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]

@@ -42,16 +42,27 @@ def unfreeze_encoder(encoder):
             layer.trainable = False
 
 
-def compile_classifier(model, learning_rate, decay_steps=None):
+def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0.0):
     """Compile (again: a change of `trainable` takes effect only at compile time).
 
     With `decay_steps` the learning rate follows a cosine from `learning_rate` down to zero.
+    With `label_smoothing` e the target is 1 - e on the true class and e spread evenly over all
+    classes, so the network is not pushed towards ever more confident outputs.
     """
     k = keras()
     if decay_steps:
         learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    if label_smoothing:  # the labels are one-hot then (see targets): Keras's sparse loss has no smoothing
+        loss = k.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    else:
+        loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+
+
+def targets(labels, classes, label_smoothing):
+    """What the loss compares the outputs with: class numbers, or one-hot rows for label smoothing."""
+    import numpy as np
+    return np.eye(classes, dtype="float32")[labels] if label_smoothing else labels
 
 
 def _stage_callbacks(patience, callbacks):
@@ -65,12 +76,15 @@ def _stage_callbacks(patience, callbacks):
 def train_two_stages(model, encoder, train, validation, hyper, learning_rates, schedule="constant", callbacks=(),
                      seed=0):
     """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
-    x, y = train
+    smoothing = hyper.get("label_smoothing", 0.0)
+    classes = model.output_shape[-1]
+    x, y = train[0], targets(train[1], classes, smoothing)
+    validation = (validation[0], targets(validation[1], classes, smoothing))
     steps = -(-len(x) // hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if schedule == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    compile_classifier(model, learning_rates[0], decay(hyper["epochs"]))
+    compile_classifier(model, learning_rates[0], decay(hyper["epochs"]), smoothing)
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -80,7 +94,7 @@ def train_two_stages(model, encoder, train, validation, hyper, learning_rates, s
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
     unfreeze_encoder(encoder)
-    compile_classifier(model, learning_rates[1], decay(hyper["fine_tune_epochs"]))
+    compile_classifier(model, learning_rates[1], decay(hyper["fine_tune_epochs"]), smoothing)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
                                      callbacks, seed + 1)

@@ -91,6 +91,19 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     assert all(np.array_equal(a, b) for a, b in zip(bn1, bn2)), "stage 2 changed BatchNormalization"
 
 
+def test_label_smoothing_trains_on_one_hot_targets():
+    from convae.backend import keras
+    from convae.classifier import compile_classifier, targets
+    y = np.array([0, 2, 1])
+    assert targets(y, 3, 0.0) is y
+    assert targets(y, 3, 0.1).tolist() == np.eye(3)[y].tolist()
+    model = keras().Sequential([keras().Input((3,)), keras().layers.Dense(3, activation="softmax")])
+    compile_classifier(model, 1e-3, label_smoothing=0.1)
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.25, 0.5, 0.25]], np.float32)
+    expected = -((np.eye(3)[y] * 0.9 + 0.1 / 3) * np.log(p)).sum(axis=1).mean()  # 0.9 + 0.1/3 on the true class
+    assert float(model.loss(targets(y, 3, 0.1), p)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_report_agrees_with_scikit_learn():
     from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
     from convae.metrics import evaluate
@@ -147,7 +160,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     answers = "\n".join([
         "1",                          # repeat
         "24", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
-        "constant",                   # ...but a constant learning rate
+        "constant", "0.1",            # ...but a constant learning rate and label smoothing
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
@@ -162,6 +175,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
     assert [r["schedule"] for r in rows] == ["cosine", "constant"]
+    assert [float(r["label_smoothing"]) for r in rows] == [0.0, 0.1]
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()
