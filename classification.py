@@ -38,6 +38,9 @@ HYPERPARAMETERS = [
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size, metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.3, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
+    Param("encoder_dropout", real(0.0, 1.0), 0.0,
+          "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; an encoder saved without "
+          "dropout has none)", "Dropout rate in the encoder, stage 2 (0 for none)", metavar="R"),
     Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
           "augmentation: random shifts in training, as a fraction of the image size (0: none)",
           "Augmentation: random shift (fraction of the image)", metavar="F"),
@@ -61,7 +64,8 @@ HYPERPARAMETERS = [
           "Label smoothing (0 for none)", metavar="R"),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
-           ("batch_size", "batch"), ("dropout", "dropout"), ("shift", "shift"), ("rotation", "rotation"),
+           ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
+           ("shift", "shift"), ("rotation", "rotation"),
            ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("label_smoothing", "smoothing"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
@@ -128,7 +132,9 @@ class Inputs:
 def train_experiment(number, hyper, settings, inputs, train, validation):
     """Build the classifier on a fresh copy of the encoder and train it in two stages."""
     seed_everything(settings["seed"])
-    encoder = classifier.fresh_encoder(inputs.encoder, inputs.encoder_weights)
+    encoder = classifier.fresh_encoder(inputs.encoder, inputs.encoder_weights, hyper["encoder_dropout"])
+    if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
+        print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
                              augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]))
     print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "

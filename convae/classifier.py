@@ -3,31 +3,39 @@ from convae import training
 from convae.backend import keras
 
 
-def fresh_encoder(encoder, weights):
+def fresh_encoder(encoder, weights, dropout=0.0):
     """A copy of `encoder` with the autoencoder's weights, so that every experiment starts alike.
 
-    The copy leaves out the encoder's Dropout layers. They regularised the reconstruction; here
-    they would make the features the head trains on (dropout active) differ from those it is
-    used on (dropout off), and a Keras 3 fit() cannot keep them in inference mode alone. The
-    classifier has its own dropout in the head. BatchNormalization runs on the fused kernel.
+    The encoder's Dropout layers become `dropout`-rate dropout that acts in stage 2 only (see
+    freeze_encoder), or are left out where `dropout` is 0. Their rate in the autoencoder served the
+    reconstruction. In stage 1 the frozen encoder should give the head the same features in training
+    as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
+    there. BatchNormalization runs on the fused kernel.
     """
-    from convae.layers import FusedBatchNormalization
+    from convae.layers import FastDropout, FusedBatchNormalization
     k = keras()
 
     def clone(layer):
         if isinstance(layer, k.layers.Dropout):
-            return k.layers.Identity(name=layer.name)
+            return FastDropout(dropout, name=layer.name) if dropout else k.layers.Identity(name=layer.name)
         if isinstance(layer, k.layers.BatchNormalization):
             return FusedBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy.set_weights(weights)
+    copy.stage2_dropout = dropout
     return copy
 
 
+def dropout_layers(encoder):
+    return [layer for layer in _all_layers(encoder) if isinstance(layer, keras().layers.Dropout)]
+
+
 def freeze_encoder(encoder):
-    """Stage 1: nothing in the encoder trains, BatchNormalization statistics included."""
+    """Stage 1: nothing in the encoder trains, BatchNormalization statistics included; no dropout."""
     encoder.trainable = False
+    for layer in dropout_layers(encoder):
+        layer.rate = 0.0
 
 
 def unfreeze_encoder(encoder):
@@ -35,11 +43,21 @@ def unfreeze_encoder(encoder):
 
     In Keras 3 a frozen BatchNormalization layer also runs in inference mode, so its moving
     statistics, learnt on the autoencoder's task, are neither used as batch statistics nor updated.
+    The encoder's dropout (if any) comes on at the rate fresh_encoder was given.
     """
     encoder.trainable = True
-    for layer in encoder.layers:
+    for layer in _all_layers(encoder):
         if isinstance(layer, keras().layers.BatchNormalization):
             layer.trainable = False
+    for layer in dropout_layers(encoder):
+        layer.rate = getattr(encoder, "stage2_dropout", 0.0)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
 
 
 def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0.0):

@@ -54,13 +54,13 @@ def test_a_classifier_is_not_an_autoencoder(tmp_path):
         extract_encoder(model, "clf.h5")
 
 
-def tiny_classifier(dropout=0.0):
+def tiny_classifier(dropout=0.0, encoder_dropout=0.0):
     from convae.networks import build_autoencoder, build_classifier
     from convae.encoder import extract_encoder
     from convae.classifier import fresh_encoder
     auto = build_autoencoder((28, 28), 2, [3, 3], [4, 4], dropout)
     encoder, _ = extract_encoder(auto)
-    encoder = fresh_encoder(encoder, encoder.get_weights())
+    encoder = fresh_encoder(encoder, encoder.get_weights(), encoder_dropout)
     return encoder, build_classifier(encoder, 10, 8, 0.2)
 
 
@@ -89,6 +89,21 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     assert stage2_start == 2 and status == "complete"
     assert all(not np.array_equal(a, b) for a, b in zip(conv1, conv2)), "stage 2 left a convolution unchanged"
     assert all(np.array_equal(a, b) for a, b in zip(bn1, bn2)), "stage 2 changed BatchNormalization"
+
+
+def test_encoder_dropout_acts_in_stage_2_only():
+    from convae.classifier import freeze_encoder, unfreeze_encoder
+    encoder, _ = tiny_classifier(dropout=0.3, encoder_dropout=0.5)
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    same = lambda: np.array_equal(encoder(x, training=True).numpy(), encoder(x, training=False).numpy())  # noqa
+    freeze_encoder(encoder)
+    assert same(), "dropout acted in stage 1"
+    unfreeze_encoder(encoder)
+    assert not same(), "no dropout in stage 2"
+    assert [layer.rate for layer in encoder.layers if "Dropout" in type(layer).__name__] == [0.5, 0.5]
+    encoder, _ = tiny_classifier(dropout=0.0, encoder_dropout=0.5)  # an autoencoder without Dropout layers
+    unfreeze_encoder(encoder)
+    assert same()
 
 
 def test_label_smoothing_trains_on_one_hot_targets():
@@ -159,7 +174,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     out, saved = tmp_path / "cl", tmp_path / "clf.h5"
     answers = "\n".join([
         "1",                          # repeat
-        "24", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
+        "24", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
         "constant", "0.1",            # ...but a constant learning rate and label smoothing
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1

@@ -91,6 +91,7 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     child.expect_exact("encoder: 9 layers, output 7x7x8")
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
                          ("(whole network) [10]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.3]: ", ""),
+                         ("in the encoder, stage 2 (0 for none) [0]: ", ""),
                          ("shift (fraction of the image) [0.1]: ", "0"), ("(degrees) [10]: ", "0"),
                          ("zoom (fraction) [0.1]: ", ""), ("(epochs, 0 for off) [5]: ", ""),
                          ("Learning rate of stage 1 (Adam) [0.001]: ", "2"),
