@@ -40,7 +40,7 @@ def _fit_kernel(value, values):
 
 # Settings: flags only, fixed for the whole run.
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials (default: all)", fit=data.fit_limit,
           metavar="N"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.2,
           "share of the images held out for validation", metavar="R"),
@@ -57,8 +57,8 @@ HYPERPARAMETERS = [
           "Filters per layer", fit=lambda value, v: per_layer(value, v["layers"], "filter count"),
           metavar="F[,F...]"),
     Param("pooling", integer_list(1, MAX_LAYERS), lambda v: default_pooling(v["layers"]),
-          "layers (numbered from 1) after which max pooling halves the image (default: 1,2, the first two); "
-          "for example --layers 5 --filters 32,32,64,64,128 --pooling 2,4",
+          "layers (numbered from 1) after which max pooling halves the image, for example --layers 5 "
+          "--filters 32,32,64,64,128 --pooling 2,4 (default: 1,2, the first two)",
           "Pool after layers", fit=_fit_pooling, metavar="L[,L...]"),
     Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,

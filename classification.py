@@ -22,7 +22,7 @@ from convae.session import Session
 
 
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials (default: all)", fit=data.fit_limit,
           metavar="N"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
           "share of the training images held out for validation (never the test set)", metavar="R"),

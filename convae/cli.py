@@ -47,8 +47,9 @@ def make_parser(prog, description, paths, params):
     group = parser.add_argument_group("hyperparameters and settings")
     for p in params:
         default = "depends on other values" if callable(p.default) else show(p.default) if p.default is not None else "none"
+        help_text = p.help if "(default:" in p.help else f"{p.help} (default: {default})"
         group.add_argument(p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
-                           help=f"{p.help} (default: {default})")
+                           help=help_text)
     parser.add_argument("--no-input", action="store_true",
                         help="never prompt: missing paths are an error, missing values take their defaults")
     parser.add_argument("--no-show", action="store_true",
