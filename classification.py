@@ -59,6 +59,10 @@ HYPERPARAMETERS = [
     Param("schedule", choice("cosine", "constant"), "cosine",
           "learning rate over each stage: cosine decay to zero, or constant", "Learning-rate schedule (cosine or "
           "constant)", metavar="{cosine,constant}"),
+    Param("batch_norm", choice("frozen", "trained"), "frozen",
+          "the encoder's BatchNormalization in stage 2: frozen (the autoencoder's statistics) or trained "
+          "(batch statistics, moving averages updated)", "BatchNormalization in stage 2 (frozen or trained)",
+          metavar="{frozen,trained}"),
     Param("label_smoothing", real(0.0, 1.0), 0.0,
           "label smoothing: train towards 1-R on the true class and R spread over all classes (0: none)",
           "Label smoothing (0 for none)", metavar="R"),
@@ -67,7 +71,7 @@ COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("f
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
            ("shift", "shift"), ("rotation", "rotation"),
            ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
-           ("schedule", "schedule"), ("label_smoothing", "smoothing"), ("parameters", "parameters"), ("loss", "loss"),
+           ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]

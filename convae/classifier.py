@@ -38,17 +38,18 @@ def freeze_encoder(encoder):
         layer.rate = 0.0
 
 
-def unfreeze_encoder(encoder):
-    """Stage 2: the encoder's weights train, but its BatchNormalization layers stay frozen.
+def unfreeze_encoder(encoder, batch_norm="frozen"):
+    """Stage 2: the encoder's weights train; its BatchNormalization layers stay frozen by default.
 
     In Keras 3 a frozen BatchNormalization layer also runs in inference mode, so its moving
     statistics, learnt on the autoencoder's task, are neither used as batch statistics nor updated.
-    The encoder's dropout (if any) comes on at the rate fresh_encoder was given.
+    With batch_norm="trained" they train like the rest: batch statistics in training, moving
+    statistics updated. The encoder's dropout (if any) comes on at the rate fresh_encoder was given.
     """
     encoder.trainable = True
     for layer in _all_layers(encoder):
         if isinstance(layer, keras().layers.BatchNormalization):
-            layer.trainable = False
+            layer.trainable = batch_norm == "trained"
     for layer in dropout_layers(encoder):
         layer.rate = getattr(encoder, "stage2_dropout", 0.0)
 
@@ -111,7 +112,7 @@ def train_two_stages(model, encoder, train, validation, hyper, learning_rates, s
         return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}"
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
-    unfreeze_encoder(encoder)
+    unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"))
     compile_classifier(model, learning_rates[1], decay(hyper["fine_tune_epochs"]), smoothing)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],

@@ -91,6 +91,18 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     assert all(np.array_equal(a, b) for a, b in zip(bn1, bn2)), "stage 2 changed BatchNormalization"
 
 
+def test_stage_2_can_train_batch_statistics():
+    from convae.classifier import train_two_stages
+    encoder, model = tiny_classifier()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
+    _, bn0 = weights_by_kind(encoder)
+    hyper = {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 32, "batch_norm": "trained"}
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    _, bn1 = weights_by_kind(encoder)
+    assert all(not np.array_equal(a, b) for a, b in zip(bn0, bn1)), "a BatchNormalization variable did not change"
+
+
 def test_encoder_dropout_acts_in_stage_2_only():
     from convae.classifier import freeze_encoder, unfreeze_encoder
     encoder, _ = tiny_classifier(dropout=0.3, encoder_dropout=0.5)
@@ -175,7 +187,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     answers = "\n".join([
         "1",                          # repeat
         "24", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
-        "constant", "0.1",            # ...but a constant learning rate and label smoothing
+        "constant", "", "0.1",        # ...but a constant learning rate and label smoothing
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
