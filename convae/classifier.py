@@ -1,4 +1,6 @@
 """The classifier's two training stages: the head alone, then the whole network."""
+import numpy as np
+
 from convae import training
 from convae.backend import keras
 
@@ -28,6 +30,7 @@ def fresh_encoder(encoder, weights, dropout=0.0):
 
 
 def dropout_layers(encoder):
+    """The encoder's Dropout layers, nested models included."""
     return [layer for layer in _all_layers(encoder) if isinstance(layer, keras().layers.Dropout)]
 
 
@@ -80,7 +83,6 @@ def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0
 
 def targets(labels, classes, label_smoothing):
     """What the loss compares the outputs with: class numbers, or one-hot rows for label smoothing."""
-    import numpy as np
     return np.eye(classes, dtype="float32")[labels] if label_smoothing else labels
 
 
