@@ -40,8 +40,8 @@ def _fit_kernel(value, values):
 
 # Settings: flags only, fixed for the whole run.
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials (default: all)", fit=data.fit_limit,
-          metavar="N"),
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
+          metavar="N", shown_default="all"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.2,
           "share of the images held out for validation", metavar="R"),
     Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
@@ -53,13 +53,13 @@ HYPERPARAMETERS = [
     Param("kernel", integer_list(1, 15), [3], "convolution kernel size: one for all layers or one per layer",
           "Kernel size (one, or one per layer)", fit=_fit_kernel, metavar="K[,K...]"),
     Param("filters", integer_list(1, 1024), lambda v: default_filters(v["layers"]),
-          "filters per layer: one for all layers or one per layer (default: 32,64,128,128...)",
+          "filters per layer: one for all layers or one per layer",
           "Filters per layer", fit=lambda value, v: per_layer(value, v["layers"], "filter count"),
-          metavar="F[,F...]"),
+          metavar="F[,F...]", shown_default="32,64,128,128..."),
     Param("pooling", integer_list(1, MAX_LAYERS), lambda v: default_pooling(v["layers"]),
           "layers (numbered from 1) after which max pooling halves the image, for example --layers 5 "
-          "--filters 32,32,64,64,128 --pooling 2,4 (default: 1,2, the first two)",
-          "Pool after layers", fit=_fit_pooling, metavar="L[,L...]"),
+          "--filters 32,32,64,64,128 --pooling 2,4",
+          "Pool after layers", fit=_fit_pooling, metavar="L[,L...]", shown_default="1,2, the first two"),
     Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
           metavar="N"),

@@ -22,8 +22,8 @@ from convae.session import Session
 
 
 SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials (default: all)", fit=data.fit_limit,
-          metavar="N"),
+    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
+          metavar="N", shown_default="all"),
     Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
           "share of the training images held out for validation (never the test set)", metavar="R"),
     Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
@@ -71,7 +71,8 @@ COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("f
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
            ("shift", "shift"), ("rotation", "rotation"),
            ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
-           ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"), ("parameters", "parameters"), ("loss", "loss"),
+           ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
+           ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
@@ -145,8 +146,7 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
     history, stage2_start, status = classifier.train_two_stages(
-        model, encoder, train, validation, hyper, (hyper["learning_rate"], hyper["fine_tune_learning_rate"]),
-        hyper["schedule"], seed=settings["seed"])
+        model, encoder, train, validation, hyper, seed=settings["seed"])
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None

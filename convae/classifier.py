@@ -8,8 +8,8 @@ from convae.backend import keras
 def fresh_encoder(encoder, weights, dropout=0.0):
     """A copy of `encoder` with the autoencoder's weights, so that every experiment starts alike.
 
-    The encoder's Dropout layers become `dropout`-rate dropout that acts in stage 2 only (see
-    freeze_encoder), or are left out where `dropout` is 0. Their rate in the autoencoder served the
+    The encoder's Dropout layers stay where `dropout` is not 0, to act in stage 2 only (see
+    freeze_encoder and unfreeze_encoder), and are left out otherwise. Their rate in the autoencoder served the
     reconstruction. In stage 1 the frozen encoder should give the head the same features in training
     as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
     there. BatchNormalization runs on the fused kernel.
@@ -25,7 +25,6 @@ def fresh_encoder(encoder, weights, dropout=0.0):
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy.set_weights(weights)
-    copy.stage2_dropout = dropout
     return copy
 
 
@@ -41,20 +40,20 @@ def freeze_encoder(encoder):
         layer.rate = 0.0
 
 
-def unfreeze_encoder(encoder, batch_norm="frozen"):
+def unfreeze_encoder(encoder, batch_norm="frozen", dropout=0.0):
     """Stage 2: the encoder's weights train; its BatchNormalization layers stay frozen by default.
 
     In Keras 3 a frozen BatchNormalization layer also runs in inference mode, so its moving
     statistics, learnt on the autoencoder's task, are neither used as batch statistics nor updated.
     With batch_norm="trained" they train like the rest: batch statistics in training, moving
-    statistics updated. The encoder's dropout (if any) comes on at the rate fresh_encoder was given.
+    statistics updated. The encoder's Dropout layers (if any) come on at rate `dropout`.
     """
     encoder.trainable = True
     for layer in _all_layers(encoder):
         if isinstance(layer, keras().layers.BatchNormalization):
             layer.trainable = batch_norm == "trained"
     for layer in dropout_layers(encoder):
-        layer.rate = getattr(encoder, "stage2_dropout", 0.0)
+        layer.rate = dropout
 
 
 def _all_layers(model):
@@ -94,18 +93,17 @@ def _stage_callbacks(patience, callbacks):
     return [stop, *callbacks]
 
 
-def train_two_stages(model, encoder, train, validation, hyper, learning_rates, schedule="constant", callbacks=(),
-                     seed=0):
+def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0):
     """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
     smoothing = hyper.get("label_smoothing", 0.0)
     classes = model.output_shape[-1]
     x, y = train[0], targets(train[1], classes, smoothing)
     validation = (validation[0], targets(validation[1], classes, smoothing))
     steps = -(-len(x) // hyper["batch_size"])
-    decay = (lambda epochs: epochs * steps) if schedule == "cosine" else (lambda epochs: None)  # noqa: E731
+    decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    compile_classifier(model, learning_rates[0], decay(hyper["epochs"]), smoothing)
+    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing)
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -114,8 +112,8 @@ def train_two_stages(model, encoder, train, validation, hyper, learning_rates, s
         return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}"
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
-    unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"))
-    compile_classifier(model, learning_rates[1], decay(hyper["fine_tune_epochs"]), smoothing)
+    unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
+    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
                                      callbacks, seed + 1)

@@ -46,10 +46,10 @@ def make_parser(prog, description, paths, params):
         files.add_argument(flag, dest=dest, metavar="PATH", help=help_text)
     group = parser.add_argument_group("hyperparameters and settings")
     for p in params:
-        default = "depends on other values" if callable(p.default) else show(p.default) if p.default is not None else "none"
-        help_text = p.help if "(default:" in p.help else f"{p.help} (default: {default})"
+        default = p.shown_default or ("depends on other values" if callable(p.default) else
+                                      show(p.default) if p.default is not None else "none")
         group.add_argument(p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
-                           help=help_text)
+                           help=f"{p.help} (default: {default})")
     parser.add_argument("--no-input", action="store_true",
                         help="never prompt: missing paths are an error, missing values take their defaults")
     parser.add_argument("--no-show", action="store_true",

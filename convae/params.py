@@ -17,6 +17,7 @@ class Param:
     prompt: Optional[str] = None  # None: a flag only, never asked
     fit: Optional[Callable[[Any, dict], Any]] = None  # checks/expands against other values
     metavar: Optional[str] = None
+    shown_default: Optional[str] = None  # how --help states the default, where the value alone would not say
 
     @property
     def flag(self):

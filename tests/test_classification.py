@@ -54,6 +54,9 @@ def test_a_classifier_is_not_an_autoencoder(tmp_path):
         extract_encoder(model, "clf.h5")
 
 
+LEARNING = {"learning_rate": 1e-2, "fine_tune_learning_rate": 1e-2, "schedule": "constant"}
+
+
 def tiny_classifier(dropout=0.0, encoder_dropout=0.0):
     from convae.networks import build_autoencoder, build_classifier
     from convae.encoder import extract_encoder
@@ -78,13 +81,13 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
     conv0, bn0 = weights_by_kind(encoder)
     head0 = model.get_layer("fc").get_weights()[0].copy()
-    hyper = {"epochs": 2, "fine_tune_epochs": 0, "batch_size": 32}
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    hyper = dict(LEARNING, epochs=2, fine_tune_epochs=0, batch_size=32)
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
     conv1, bn1 = weights_by_kind(encoder)
     assert all(np.array_equal(a, b) for a, b in zip(conv0 + bn0, conv1 + bn1)), "stage 1 changed the encoder"
     assert not np.array_equal(head0, model.get_layer("fc").get_weights()[0]), "stage 1 did not train the head"
-    hyper = {"epochs": 1, "fine_tune_epochs": 2, "batch_size": 32}
-    _, stage2_start, status = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=2, batch_size=32)
+    _, stage2_start, status = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
     conv2, bn2 = weights_by_kind(encoder)
     assert stage2_start == 2 and status == "complete"
     assert all(not np.array_equal(a, b) for a, b in zip(conv1, conv2)), "stage 2 left a convolution unchanged"
@@ -97,8 +100,8 @@ def test_stage_2_can_train_batch_statistics():
     rng = np.random.default_rng(0)
     x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
     _, bn0 = weights_by_kind(encoder)
-    hyper = {"epochs": 1, "fine_tune_epochs": 1, "batch_size": 32, "batch_norm": "trained"}
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, (1e-2, 1e-2))
+    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=1, batch_size=32, batch_norm="trained")
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
     _, bn1 = weights_by_kind(encoder)
     assert all(not np.array_equal(a, b) for a, b in zip(bn0, bn1)), "a BatchNormalization variable did not change"
 
@@ -110,11 +113,11 @@ def test_encoder_dropout_acts_in_stage_2_only():
     same = lambda: np.array_equal(encoder(x, training=True).numpy(), encoder(x, training=False).numpy())  # noqa
     freeze_encoder(encoder)
     assert same(), "dropout acted in stage 1"
-    unfreeze_encoder(encoder)
+    unfreeze_encoder(encoder, dropout=0.5)
     assert not same(), "no dropout in stage 2"
     assert [layer.rate for layer in encoder.layers if "Dropout" in type(layer).__name__] == [0.5, 0.5]
     encoder, _ = tiny_classifier(dropout=0.0, encoder_dropout=0.5)  # an autoencoder without Dropout layers
-    unfreeze_encoder(encoder)
+    unfreeze_encoder(encoder, dropout=0.5)
     assert same()
 
 
