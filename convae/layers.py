@@ -10,9 +10,17 @@ rate and 1/(1-rate) scaling) and the weights, and only change how it is computed
 - FusedBatchNormalization runs TensorFlow's fused kernel (FusedBatchNormV3), as Keras 2 did;
 - FastDropout draws 16-bit random integers, two per 32-bit draw, instead of floats.
 
+RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into one
+affine transform and applied with one bilinear resampling, where Keras's RandomTranslation,
+RandomRotation and RandomZoom resample the image three times (each resampling blurs the strokes
+a little more, so the network trains on softer digits than it is tested on) and take three
+times as long.
+
 Saved files never contain them: `standard_layers` turns a model back into stock Keras layers
 with the same weights before saving, so that any Keras program can load the file.
 """
+import math
+
 from convae.backend import keras, tensorflow
 
 _keras = keras()
@@ -56,13 +64,82 @@ class FastDropout(_keras.layers.Dropout):
         return tf.where(keep, inputs * (1.0 / (1.0 - self.rate)), tf.zeros_like(inputs))
 
 
-_STANDARD = {FusedBatchNormalization: _keras.layers.BatchNormalization, FastDropout: _keras.layers.Dropout}
+class RandomAffine(_keras.layers.Layer):
+    """Random shift, rotation and zoom of images in training, in one resampling; identity in use.
+
+    Per image: a shift of up to `shift` of the height and width either way, a rotation of up to
+    `rotation` degrees either way, a zoom by a factor from 1 - `zoom` to 1 + `zoom`, all about the
+    image centre, uniformly drawn; bilinear interpolation, zeros outside the image. The same
+    ranges as Keras's RandomTranslation(shift, shift), RandomRotation(rotation / 360) and
+    RandomZoom(zoom), which `standard_layers` puts in its place when a model is saved.
+    """
+
+    def __init__(self, shift=0.0, rotation=0.0, zoom=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.shift, self.rotation, self.zoom, self.seed = float(shift), float(rotation), float(zoom), seed
+        self.seed_generator = _keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = _tf.shape(inputs)
+        batch, height, width = shape[0], _tf.cast(shape[1], _tf.float32), _tf.cast(shape[2], _tf.float32)
+
+        def uniform(limit):
+            return _keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)
+        angle = uniform(self.rotation * math.pi / 180.0)
+        scale = 1.0 + uniform(self.zoom)  # input pixels per output pixel: above 1 shrinks the digit
+        return affine_transform(inputs, angle, scale, uniform(self.shift) * width, uniform(self.shift) * height)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift, "rotation": self.rotation, "zoom": self.zoom,
+                "seed": self.seed}
+
+
+def affine_transform(images, angle, scale, dx, dy):
+    """Rotate each image by `angle` radians and scale it by 1/`scale` about its centre, then shift
+    it by (`dx`, `dy`) pixels (right, down); bilinear interpolation, zeros outside. One value per image."""
+    tf = _tf
+    shape = tf.shape(images)
+    cx, cy = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0, (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
+    # ImageProjectiveTransformV3 takes each output pixel (x, y) from the input pixel
+    # (a0 x + a1 y + a2, b0 x + b1 y + b2).
+    a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
+    b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+    a2 = cx - a0 * cx - a1 * cy - dx
+    b2 = cy - b0 * cx - b1 * cy - dy
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def _stock_augmentation(config):
+    """RandomAffine's stock stand-in: Keras's own three layers, with the same ranges."""
+    layers_ = _keras.layers
+    steps = []
+    if config["shift"]:
+        steps.append(layers_.RandomTranslation(config["shift"], config["shift"], fill_mode="constant"))
+    if config["rotation"]:
+        steps.append(layers_.RandomRotation(config["rotation"] / 360.0, fill_mode="constant"))
+    if config["zoom"]:
+        steps.append(layers_.RandomZoom(config["zoom"], fill_mode="constant"))
+    return _keras.Sequential(steps or [layers_.Identity()], name=config["name"])
+
+
+_STANDARD = {FusedBatchNormalization: _keras.layers.BatchNormalization.from_config,
+             FastDropout: _keras.layers.Dropout.from_config,
+             RandomAffine: _stock_augmentation}
 
 
 def standard_layers(model):
-    """A copy of `model` with stock Keras layers in place of the fast ones (same weights)."""
+    """A copy of `model` with stock Keras layers in place of ours (same weights)."""
     def clone(layer):
-        return _STANDARD.get(type(layer), type(layer)).from_config(layer.get_config())
+        return _STANDARD.get(type(layer), type(layer).from_config)(layer.get_config())
     copy = _keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy

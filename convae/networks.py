@@ -97,14 +97,10 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
 
 
 def _augmentation(x, shift, rotation, zoom):
-    layers_ = keras().layers
-    if shift:
-        x = layers_.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(x)
-    if rotation:
-        x = layers_.RandomRotation(rotation / 360.0, fill_mode="constant", name="random_rotation")(x)
-    if zoom:
-        x = layers_.RandomZoom(zoom, fill_mode="constant", name="random_zoom")(x)
-    return x
+    from convae.layers import RandomAffine
+    if not (shift or rotation or zoom):
+        return x
+    return RandomAffine(shift, rotation, zoom, name="augmentation")(x)
 
 
 def _conv_block(x, filters, kernel, name):
