@@ -109,8 +109,8 @@ def affine_transform(images, angle, scale, dx, dy):
     # (a0 x + a1 y + a2, b0 x + b1 y + b2).
     a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
     b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
-    a2 = cx - a0 * cx - a1 * cy - dx
-    b2 = cy - b0 * cx - b1 * cy - dy
+    a2 = cx - a0 * (cx + dx) - a1 * (cy + dy)  # the input pixel at the centre lands at centre + (dx, dy)
+    b2 = cy - b0 * (cx + dx) - b1 * (cy + dy)
     zeros = tf.zeros_like(a0)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(

@@ -1,4 +1,4 @@
-"""The fast BatchNormalization and Dropout compute what Keras's own layers compute."""
+"""The fast BatchNormalization and Dropout compute what Keras's own layers compute; the one-pass augmentation moves images as asked."""
 import h5py
 import numpy as np
 import pytest
@@ -64,3 +64,57 @@ def test_saved_models_hold_only_stock_keras_layers(tmp_path):
         config = f.attrs["model_config"]
     config = config.decode() if isinstance(config, bytes) else config
     assert "Fused" not in config and "FastDropout" not in config and '"BatchNormalization"' in config
+
+
+def test_affine_transform_shifts_rotates_and_scales_about_the_centre():
+    from convae.layers import affine_transform
+    _, tf = keras_and_tf()
+    image = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1)
+    one, zero = tf.ones((1,)), tf.zeros((1,))
+    shifted = affine_transform(image, zero, one, 1 * one, 2 * one).numpy()[0, :, :, 0]
+    expected = np.zeros((5, 5), np.float32)
+    expected[2:, 1:] = image[0, :3, :4, 0]  # one pixel right, two down, zeros come in
+    np.testing.assert_allclose(shifted, expected, atol=1e-5)
+    turned = affine_transform(image, np.pi / 2 * one, one, zero, zero).numpy()[0, :, :, 0]
+    np.testing.assert_allclose(turned, np.rot90(image[0, :, :, 0]), atol=1e-4)
+    zoomed = affine_transform(image, zero, 0.5 * one, zero, zero).numpy()[0, :, :, 0]
+    assert zoomed[2, 2] == image[0, 2, 2, 0] and zoomed[2, 3] == pytest.approx(12.5)  # twice the size
+    both = affine_transform(image, np.pi / 2 * one, 0.5 * one, 1 * one, 0 * one).numpy()[0, :, :, 0]
+    assert both[2, 3] == pytest.approx(image[0, 2, 2, 0])  # the centre moves by the shift, whatever the rotation and zoom
+
+
+def test_random_affine_moves_digits_in_training_only_and_within_its_ranges():
+    from convae.layers import RandomAffine
+    keras, _ = keras_and_tf()
+    keras.utils.set_random_seed(0)
+    rows, cols = np.indices((28, 28))
+    blob = np.exp(-((rows - 13.5) ** 2 + (cols - 13.5) ** 2) / 8.0).astype(np.float32)  # smooth, so resampling keeps its mass
+    images = np.repeat(blob[None, :, :, None], 256, axis=0)
+    layer = RandomAffine(shift=0.1, rotation=10, zoom=0.1)
+    assert np.array_equal(layer(images, training=False), images)
+    moved = layer(images, training=True).numpy()[..., 0]
+    assert not np.allclose(moved, images[..., 0])
+    mass = moved.sum(axis=(1, 2))
+    centre_x = (moved * cols).sum(axis=(1, 2)) / mass - 13.5
+    centre_y = (moved * rows).sum(axis=(1, 2)) / mass - 13.5
+    # shifts of up to 2.8 pixels either way, different per image; area within (1 -/+ 0.1)^-2
+    assert np.abs(centre_x).max() <= 2.9 and np.abs(centre_y).max() <= 2.9
+    assert centre_x.std() > 1.0 and centre_y.std() > 1.0
+    assert mass.min() >= 0.98 * blob.sum() / 1.1 ** 2 and mass.max() <= 1.02 * blob.sum() / 0.9 ** 2
+    assert mass.std() > 0.05 * blob.sum()
+
+
+def test_saved_classifier_holds_keras_augmentation_layers_and_predicts_the_same(tmp_path):
+    from convae.networks import build_autoencoder, build_classifier
+    from convae.records import save_model
+    keras, _ = keras_and_tf()
+    encoder = build_autoencoder((28, 28), 2, [3, 3], [4, 4], 0.0)
+    model = build_classifier(keras.Model(encoder.input, encoder.get_layer("bottleneck").output), 10, 8, 0.2,
+                             augment=(0.1, 10, 0.1))
+    assert "RandomAffine" in {type(l).__name__ for l in model.layers}
+    save_model(model, str(tmp_path / "c.h5"), {})
+    loaded = keras.models.load_model(tmp_path / "c.h5", compile=False)
+    stock = {type(l).__name__ for l in loaded.get_layer("augmentation").layers}
+    assert stock == {"RandomTranslation", "RandomRotation", "RandomZoom"}
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
