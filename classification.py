@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+import convae  # noqa: F401  first: where the requirements are missing, it says so in one line
 import numpy as np
 
 from convae import classifier, cli, data, metrics, plots, training

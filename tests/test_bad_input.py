@@ -156,3 +156,14 @@ def test_a_failed_interactive_save_keeps_the_experiments_and_the_earlier_file(ba
     assert earlier.read_bytes() == b"an earlier model"
     assert "complete" in (out / "experiments.csv").read_text()
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", ["autoencoder.py", "classification.py", "utilities.py"])
+def test_a_python_without_the_requirements_is_told_what_to_install(script, tmp_path):
+    import subprocess
+    import sys
+    from conftest import REPO, script_env
+    # -S leaves out site-packages: the interpreter a user gets before `pip install -r requirements.txt`
+    result = subprocess.run([sys.executable, "-S", os.path.join(REPO, script), "-d", TRAIN_IMAGES], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, env=script_env())
+    assert_clean_error(result, "numpy", "tensorflow", "keras", "pip install -r requirements.txt")
