@@ -39,13 +39,7 @@ def _fit_kernel(value, values):
 
 
 # Settings: flags only, fixed for the whole run.
-SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
-          metavar="N", shown_default="all"),
-    Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.2,
-          "share of the images held out for validation", metavar="R"),
-    Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
-]
+SETTINGS = data.settings(0.2, "share of the images held out for validation")
 # Hyperparameters: asked for before every experiment (unless given as flags for the first one).
 HYPERPARAMETERS = [
     Param("layers", integer(1, MAX_LAYERS), 3, "convolutional layers in the encoder; the decoder mirrors them",

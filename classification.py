@@ -22,13 +22,8 @@ from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
-SETTINGS = [
-    Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=data.fit_limit,
-          metavar="N", shown_default="all"),
-    Param("val_split", real(0.01, 0.9, hi_inclusive=True), 0.1,
-          "share of the training images held out for validation (never the test set)", metavar="R"),
-    Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
-]
+SETTINGS = data.settings(
+    0.1, "share of the training images held out for validation (never the test set)")
 HYPERPARAMETERS = [
     Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer", "Units in the fully connected layer",
           metavar="N"),

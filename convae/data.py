@@ -4,6 +4,7 @@ import dataclasses
 import numpy as np
 
 from convae.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from convae.params import Param, integer, real
 
 
 @dataclasses.dataclass
@@ -84,6 +85,17 @@ def split_indices(count, val_split, seed, labels=None):
 def validation_size(count, val_split):
     """How many of `count` images the split puts into validation."""
     return max(1, int(round(count * val_split)))
+
+
+def settings(val_split, val_split_help):
+    """The settings both scripts share: --limit, --val-split (default and help text per script), --seed."""
+    return [
+        Param("limit", integer(1), None, "use only the first N training images, for quick trials", fit=fit_limit,
+              metavar="N", shown_default="all"),
+        Param("val_split", real(0.01, 0.9, hi_inclusive=True), val_split,
+              val_split_help, metavar="R"),
+        Param("seed", integer(0), 1, "random seed: the same seed repeats an experiment exactly", metavar="N"),
+    ]
 
 
 def fit_limit(value, values):
