@@ -68,8 +68,8 @@ COLUMNS = [("experiment", "#"), ("layers", "layers"), ("kernel", "kernel"), ("fi
 
 
 def parse_args(argv):
-    parser = cli.make_parser("autoencoder.py", __doc__, [("-d", "train_images", "training images (idx, gzipped or not)")],
-                             SETTINGS + HYPERPARAMETERS)
+    paths = [("-d", "train_images", "training images (idx, gzipped or not)")]
+    parser = cli.make_parser("autoencoder.py", __doc__, paths, SETTINGS + HYPERPARAMETERS)
     parser.add_argument("--output-dir", metavar="DIR", help="where plots and experiments.csv go "
                         "(default: runs/autoencoder-<date-time>)")
     parser.add_argument("--save", metavar="PATH", help="where to save the model (default: models/autoencoder.h5; "
@@ -167,7 +167,8 @@ def main(argv=None):
         lambda number, hyper: train_experiment(number, hyper, settings, train_images, val_images),
         lambda experiment: experiment_figures(session, experiment, val_images),
         actions={"1": ("repeat with other hyperparameters", lambda: "repeat"),
-                 "2": ("plots and table of the experiments so far", lambda: session.summary(lambda: summary_figures(session))),
+                 "2": ("plots and table of the experiments so far",
+                       lambda: session.summary(lambda: summary_figures(session))),
                  "3": ("save a model", lambda: save(session, args, describe(images, settings))),
                  "4": ("exit", session.exit)},
         unattended=(lambda: finish_unattended(session, args, images, settings)) if args.no_input else None)

@@ -25,13 +25,14 @@ from convae.session import Session
 SETTINGS = data.settings(
     0.1, "share of the training images held out for validation (never the test set)")
 HYPERPARAMETERS = [
-    Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer", "Units in the fully connected layer",
-          metavar="N"),
+    Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer",
+          "Units in the fully connected layer", metavar="N"),
     Param("epochs", integer(1, 10000), 2, "stage 1 epochs: the head alone, encoder frozen",
           "Epochs of stage 1 (head only)", metavar="N"),
     Param("fine_tune_epochs", integer(0, 10000), 10, "stage 2 epochs: the whole network (0 skips stage 2)",
           "Epochs of stage 2 (whole network)", metavar="N"),
-    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size, metavar="N"),
+    Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
+          metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.3, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
     Param("encoder_dropout", real(0.0, 1.0), 0.0,
@@ -43,7 +44,8 @@ HYPERPARAMETERS = [
     Param("rotation", real(0.0, 180.0, hi_inclusive=True), 10.0,
           "augmentation: random rotations in training, in degrees either way (0: none)",
           "Augmentation: random rotation (degrees)", metavar="DEG"),
-    Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1, "augmentation: random zoom in training, as a fraction (0: none)",
+    Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1,
+          "augmentation: random zoom in training, as a fraction (0: none)",
           "Augmentation: random zoom (fraction)", metavar="F"),
     Param("patience", integer(0, 10000), 5,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "

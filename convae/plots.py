@@ -10,7 +10,8 @@ _show = None
 def configure(show):
     """Choose once whether figures are also shown: never without a display, never with --no-show."""
     global _show
-    has_display = sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    has_display = sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY")
+                                                               or os.environ.get("WAYLAND_DISPLAY"))
     _show = bool(show and has_display)
     import matplotlib
     if not _show:

@@ -86,7 +86,8 @@ def main(argv=None):
     parser.add_argument("--from", dest="source", metavar="DIR", help="import the four files from this folder instead")
     parser.add_argument("--mirror", action="append", metavar="URL",
                         help="download from this base URL instead of the usual mirrors (repeatable)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="where the files go (default: datasets/mnist)")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help="where the files go (default: datasets/mnist)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a mirror (default: 30)")
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,5 @@
-"""The fast BatchNormalization and Dropout compute what Keras's own layers compute; the one-pass augmentation moves images as asked."""
+"""The fast BatchNormalization and Dropout compute what Keras's own layers compute; the one-pass
+augmentation moves images as asked."""
 import h5py
 import numpy as np
 import pytest
@@ -80,7 +81,8 @@ def test_affine_transform_shifts_rotates_and_scales_about_the_centre():
     zoomed = affine_transform(image, zero, 0.5 * one, zero, zero).numpy()[0, :, :, 0]
     assert zoomed[2, 2] == image[0, 2, 2, 0] and zoomed[2, 3] == pytest.approx(12.5)  # twice the size
     both = affine_transform(image, np.pi / 2 * one, 0.5 * one, 1 * one, 0 * one).numpy()[0, :, :, 0]
-    assert both[2, 3] == pytest.approx(image[0, 2, 2, 0])  # the centre moves by the shift, whatever the rotation and zoom
+    # the centre moves by the shift, whatever the rotation and zoom
+    assert both[2, 3] == pytest.approx(image[0, 2, 2, 0])
 
 
 def test_random_affine_moves_digits_in_training_only_and_within_its_ranges():
@@ -88,7 +90,8 @@ def test_random_affine_moves_digits_in_training_only_and_within_its_ranges():
     keras, _ = keras_and_tf()
     keras.utils.set_random_seed(0)
     rows, cols = np.indices((28, 28))
-    blob = np.exp(-((rows - 13.5) ** 2 + (cols - 13.5) ** 2) / 8.0).astype(np.float32)  # smooth, so resampling keeps its mass
+    # a smooth blob, so that resampling keeps its mass
+    blob = np.exp(-((rows - 13.5) ** 2 + (cols - 13.5) ** 2) / 8.0).astype(np.float32)
     images = np.repeat(blob[None, :, :, None], 256, axis=0)
     layer = RandomAffine(shift=0.1, rotation=10, zoom=0.1)
     assert np.array_equal(layer(images, training=False), images)
