@@ -17,12 +17,12 @@ mkdir -p "$OUT"
 start=$(date +%s)
 
 "$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed 1 \
-    --layers 3 --filters 32,64,128 --kernel 3 --epochs 5 --batch-size 64 --dropout 0.1 \
+    --layers 5 --filters 32,32,64,64,128 --pooling 2,4 --kernel 3 --epochs 3 --batch-size 64 --dropout 0.1 \
     --output-dir "$OUT/autoencoder" --save "$OUT/autoencoder.h5" | tee "$OUT/autoencoder.log"
 
 "$PYTHON" classification.py -d "$MNIST/train-images-idx3-ubyte.gz" -dl "$MNIST/train-labels-idx1-ubyte.gz" \
     -t "$MNIST/t10k-images-idx3-ubyte.gz" -tl "$MNIST/t10k-labels-idx1-ubyte.gz" -model "$OUT/autoencoder.h5" \
-    --no-input --seed 1 --fc-units 128 --dropout 0.3 --epochs 2 --fine-tune-epochs 30 --batch-size 64 \
+    --no-input --seed 1 --fc-units 128 --dropout 0.3 --encoder-dropout 0.25 --epochs 2 --fine-tune-epochs 45 --batch-size 64 \
     --learning-rate 1e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
     --shift 0.1 --rotation 10 --zoom 0.1 --patience 0 \
     --output-dir "$OUT/classifier" --save "$OUT/classifier.h5" | tee "$OUT/classifier.log"
