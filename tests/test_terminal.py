@@ -1,6 +1,7 @@
 """Whole interactive sessions in a real pseudo-terminal, typed as a new user would type them."""
 import os
 import re
+import signal
 import sys
 
 import pexpect
@@ -11,9 +12,15 @@ from conftest import REPO, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
 NOISE = re.compile(r"I0000|W0000|E0000|absl|oneDNN|cuda|Warning|WARNING|Traceback")
 
 
+def _interruptible():
+    # A job started with `&` by a non-interactive shell (a CI runner, `nohup ... &`) inherits SIGINT
+    # ignored, and Python then leaves Ctrl-C ignored; a user's terminal never does that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(script, args, cwd):
     child = pexpect.spawn(sys.executable, [os.path.join(REPO, script), *args], cwd=str(cwd), env=script_env(),
-                          encoding="utf-8", timeout=120, dimensions=(50, 200))
+                          encoding="utf-8", timeout=120, dimensions=(50, 200), preexec_fn=_interruptible)
     child.logfile_read = open(os.path.join(cwd, "screen.txt"), "w")
     return child
 
