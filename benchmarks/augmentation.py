@@ -4,7 +4,7 @@ usage: python benchmarks/augmentation.py [--images N] [--repeats K]
 
 Both draw shifts of up to 10%, rotations of up to 10 degrees and zooms of up to 10%, the
 defaults of classification.py. Prints, for the MNIST test images in ../shared/datasets/mnist
-(random digits-like blobs where it is absent), the ink sharpness (mean over images of
+(random sparse images where it is absent), the ink sharpness (mean over images of
 sum(x^2) / sum(x): 1 for pure black and white strokes, lower as resampling smears them) of the
 originals and of each augmentation, and the median time per batch of 64 images of each, with
 the ratio, from alternating repetitions in one process.

@@ -6,12 +6,14 @@ right exit status, no traceback, and nothing lost.
 import gzip
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import (TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
-                      classification_args, run)
+from conftest import (REPO, TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
+                      classification_args, run, script_env)
 from utilities import write_idx
 
 
@@ -160,9 +162,6 @@ def test_a_failed_interactive_save_keeps_the_experiments_and_the_earlier_file(ba
 
 @pytest.mark.parametrize("script", ["autoencoder.py", "classification.py", "utilities.py"])
 def test_a_python_without_the_requirements_is_told_what_to_install(script, tmp_path):
-    import subprocess
-    import sys
-    from conftest import REPO, script_env
     # -S leaves out site-packages: the interpreter a user gets before `pip install -r requirements.txt`
     result = subprocess.run([sys.executable, "-S", os.path.join(REPO, script), "-d", TRAIN_IMAGES], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60, env=script_env())
