@@ -69,7 +69,8 @@ AUTOENCODER_CASES = [
      ["--pooling: expected layer numbers from 1 to 2 (the encoder has 2 layers), got 3"]),
     ("pooling layers out of order", ["--layers", "3", "--filters", "4", "--pooling", "2,1"],
      ["--pooling: expected distinct layer numbers in increasing order, got 2,1"]),
-    ("too much pooling for the images", lambda d: ["-d", str(d / "tiny-images.gz"), "--layers", "3", "--filters", "4", "--pooling", "1,3"],
+    ("too much pooling for the images",
+     lambda d: ["-d", str(d / "tiny-images.gz"), "--layers", "3", "--filters", "4", "--pooling", "1,3"],
      ["--pooling: pooling after layers 1,3 halves the image 2 times", "at least 4x4; these are 3x3"]),
     ("batch larger than the data", ["--limit", "100", "--batch-size", "500"],
      ["--batch-size: expected at most 80, the number of training images after the validation split"]),
@@ -81,13 +82,16 @@ AUTOENCODER_CASES = [
      ["cannot create the output directory"]),
 ]
 USAGE_CASES = [  # rejected by the flag parser: status 2
-    ("a word for a number", ["--epochs", "ten"], ["argument --epochs: expected an integer from 1 to 10000, got 'ten'"]),
+    ("a word for a number", ["--epochs", "ten"],
+     ["argument --epochs: expected an integer from 1 to 10000, got 'ten'"]),
     ("zero epochs", ["--epochs", "0"], ["argument --epochs: expected an integer from 1 to 10000, got 0"]),
-    ("a negative batch", ["--batch-size", "-5"], ["argument --batch-size: expected an integer from 1 to 65536, got -5"]),
+    ("a negative batch", ["--batch-size", "-5"],
+     ["argument --batch-size: expected an integer from 1 to 65536, got -5"]),
     ("a float for layers", ["--layers", "2.5"], ["argument --layers: expected an integer from 1 to 6, got '2.5'"]),
     ("too many layers", ["--layers", "9"], ["expected an integer from 1 to 6, got 9"]),
     ("dropout of 1", ["--dropout", "1"], ["argument --dropout: expected a number from 0 to 1 (not 1 itself), got 1"]),
-    ("validation share too large", ["--val-split", "0.95"], ["argument --val-split: expected a number from 0.01 to 0.9"]),
+    ("validation share too large", ["--val-split", "0.95"],
+     ["argument --val-split: expected a number from 0.01 to 0.9"]),
     ("an unknown flag", ["--epoch", "3"], ["unrecognized arguments: --epoch 3"]),
 ]
 
