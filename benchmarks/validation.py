@@ -1,0 +1,69 @@
+"""Compare saved classifiers on the validation images that all of them held out in training.
+
+usage: python benchmarks/validation.py [-d IMAGES -dl LABELS] CLASSIFIER.h5 [CLASSIFIER.h5 ...]
+
+Runs with other --val-split values have different validation sets, so their validation
+accuracies are not comparable. With the same seed, the stratified split of a smaller share is a
+subset of that of a larger one, so every model can be scored on the smallest one, which none of
+them trained on. Each model's JSON (beside its .h5) records the checksums of its training files,
+its seed and its split; the models must agree on the files and the seed, and -d and -dl (default:
+the full MNIST in ../shared/datasets/mnist) must be those files. The test set is not read.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
+sys.path.insert(0, REPO)
+
+from convae import data  # noqa: E402
+from convae.backend import keras  # noqa: E402
+
+
+def description(path):
+    with open(os.path.splitext(path)[0] + ".json") as f:
+        record = json.load(f)
+    files = record["data"]
+    return {"seed": record["settings"]["seed"], "val_split": record["settings"]["val_split"],
+            "limit": record["settings"]["limit"], "images": files["train_images"]["md5"],
+            "labels": files["train_labels"]["md5"]}
+
+
+def shared_validation(records, images_path, labels_path):
+    """The images and labels held out by every record's split; SystemExit where the records disagree."""
+    keys = {(r["seed"], r["limit"], r["images"], r["labels"]) for r in records}
+    if len(keys) > 1:
+        raise SystemExit("error: the models differ in seed, --limit or training files, so their validation sets "
+                         "are not comparable")
+    seed, limit, images_md5, labels_md5 = keys.pop()
+    images, labels = data.load_images(images_path), data.load_labels(labels_path)
+    if (images.md5, labels.md5) != (images_md5, labels_md5):
+        raise SystemExit(f"error: {images_path} and {labels_path} are not the files the models were trained on")
+    labels = labels.array[:limit]
+    held_out = [set(data.split_indices(len(labels), r["val_split"], seed, labels)[1]) for r in records]
+    indices = np.array(sorted(set.intersection(*held_out)))
+    return data.to_float(images.array[:limit][indices]), labels[indices]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", default=os.path.join(MNIST, "train-images-idx3-ubyte.gz"), metavar="IMAGES",
+                        help="the training images the models were trained on (default: %(default)s)")
+    parser.add_argument("-dl", default=os.path.join(MNIST, "train-labels-idx1-ubyte.gz"), metavar="LABELS",
+                        help="their labels (default: %(default)s)")
+    parser.add_argument("models", nargs="+", metavar="CLASSIFIER.h5")
+    args = parser.parse_args()
+    x, y = shared_validation([description(path) for path in args.models], args.d, args.dl)
+    print(f"{len(y)} validation images held out by every model")
+    for path in args.models:
+        model = keras().models.load_model(path, compile=False)
+        wrong = int(np.sum(np.argmax(model.predict(x, batch_size=500, verbose=0), axis=1) != y))
+        print(f"{path}: {wrong} wrong, accuracy {100 * (1 - wrong / len(y)):.2f}%")
+
+
+if __name__ == "__main__":
+    main()
