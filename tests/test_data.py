@@ -1,0 +1,32 @@
+"""The seeded train/validation split that both scripts use."""
+import numpy as np
+import pytest
+
+from convae.data import split_indices
+
+
+@pytest.fixture
+def labels():
+    return np.random.default_rng(0).integers(0, 10, 5000)
+
+
+def test_the_split_is_a_partition_that_keeps_every_class_share(labels):
+    train, val = split_indices(len(labels), 0.1, 1, labels)
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    for cls in range(10):
+        members = np.sum(labels == cls)
+        assert np.sum(labels[val] == cls) == round(members * 0.1)
+
+
+def test_the_same_seed_gives_the_same_split_and_another_seed_another(labels):
+    assert np.array_equal(split_indices(len(labels), 0.1, 1, labels)[1], split_indices(len(labels), 0.1, 1, labels)[1])
+    assert not np.array_equal(split_indices(len(labels), 0.1, 1, labels)[1],
+                              split_indices(len(labels), 0.1, 2, labels)[1])
+
+
+@pytest.mark.parametrize("with_labels", [True, False])
+def test_a_smaller_share_holds_out_a_subset_of_a_larger_one(labels, with_labels):
+    """What lets benchmarks/validation.py compare runs with other --val-split values."""
+    given = labels if with_labels else None
+    small, large = split_indices(len(labels), 0.05, 1, given)[1], split_indices(len(labels), 0.1, 1, given)[1]
+    assert len(small) < len(large) and np.isin(small, large).all()
