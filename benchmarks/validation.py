@@ -22,15 +22,21 @@ sys.path.insert(0, REPO)
 
 from convae import data  # noqa: E402
 from convae.backend import keras  # noqa: E402
+from convae.records import description_path  # noqa: E402
 
 
 def description(path):
-    with open(os.path.splitext(path)[0] + ".json") as f:
-        record = json.load(f)
-    files = record["data"]
-    return {"seed": record["settings"]["seed"], "val_split": record["settings"]["val_split"],
-            "limit": record["settings"]["limit"], "images": files["train_images"]["md5"],
-            "labels": files["train_labels"]["md5"]}
+    """The split and training files recorded in the JSON beside a classifier's .h5."""
+    try:
+        with open(description_path(path)) as f:
+            record = json.load(f)
+        settings, files = record["settings"], record["data"]
+        return {"seed": settings["seed"], "val_split": settings["val_split"], "limit": settings["limit"],
+                "images": files["train_images"]["md5"], "labels": files["train_labels"]["md5"]}
+    except OSError as e:
+        raise SystemExit(f"error: {path}: cannot read its description {description_path(path)} ({e.strerror})")
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(f"error: {description_path(path)} does not describe a classifier made by classification.py")
 
 
 def shared_validation(records, images_path, labels_path):
@@ -40,7 +46,10 @@ def shared_validation(records, images_path, labels_path):
         raise SystemExit("error: the models differ in seed, --limit or training files, so their validation sets "
                          "are not comparable")
     seed, limit, images_md5, labels_md5 = keys.pop()
-    images, labels = data.load_images(images_path), data.load_labels(labels_path)
+    try:
+        images, labels = data.load_images(images_path), data.load_labels(labels_path)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
     if (images.md5, labels.md5) != (images_md5, labels_md5):
         raise SystemExit(f"error: {images_path} and {labels_path} are not the files the models were trained on")
     labels = labels.array[:limit]

@@ -14,8 +14,7 @@ def test_the_split_is_a_partition_that_keeps_every_class_share(labels):
     train, val = split_indices(len(labels), 0.1, 1, labels)
     assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
     for cls in range(10):
-        members = np.sum(labels == cls)
-        assert np.sum(labels[val] == cls) == round(members * 0.1)
+        assert np.sum(labels[val] == cls) == round(np.sum(labels == cls) * 0.1)
 
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another(labels):

@@ -54,8 +54,8 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     child.expect_exact("Experiment 1: loss")
     answer(child, "Choose: ", "1")
     for prompt, text in (("layers in the encoder [2]: ", ""), ("one per layer) [3]: ", ""), ("[4,8]: ", ""),
-                         ("[1,2]: ", ""), ("Epochs [1]: ", "200"),
-                         ("Batch size [32]: ", ""), ("Dropout rate [0.1]: ", "")):
+                         ("[1,2]: ", ""), ("Epochs [1]: ", "200"), ("Batch size [32]: ", ""),
+                         ("Dropout rate [0.1]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Epoch 2/200")
     child.sendintr()
