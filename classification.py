@@ -47,6 +47,9 @@ HYPERPARAMETERS = [
     Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1,
           "augmentation: random zoom in training, as a fraction (0: none)",
           "Augmentation: random zoom (fraction)", metavar="F"),
+    Param("elastic", real(0.0, 10.0, hi_inclusive=True), 0.0,
+          "augmentation: random elastic distortion in training, pixels moved by up to PX along a smooth field "
+          "(0: none)", "Augmentation: elastic distortion (pixels, 0 for none)", metavar="PX"),
     Param("patience", integer(0, 10000), 5,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
           "weights (0: off)", "Early stopping patience (epochs, 0 for off)", metavar="N"),
@@ -68,7 +71,7 @@ HYPERPARAMETERS = [
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
            ("shift", "shift"), ("rotation", "rotation"),
-           ("zoom", "zoom"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
+           ("zoom", "zoom"), ("elastic", "elastic"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
            ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
@@ -139,7 +142,8 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
         print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
-                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]))
+                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"],
+                                      hyper["elastic"]))
     print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()

@@ -72,11 +72,12 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     return k.Model(inputs, x, name="autoencoder")
 
 
-def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
+def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0, 0.0)):
     """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
 
-    `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction):
-    random transforms of the input that Keras applies in training only.
+    `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction,
+    elastic distortion in pixels; the last may be left out): random transforms of the input,
+    applied in training only (see RandomAffine).
 
     The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
@@ -96,11 +97,11 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
     return k.Model(inputs, outputs, name="classifier")
 
 
-def _augmentation(x, shift, rotation, zoom):
+def _augmentation(x, shift, rotation, zoom, elastic=0.0):
     from convae.layers import RandomAffine
-    if not (shift or rotation or zoom):
+    if not (shift or rotation or zoom or elastic):
         return x
-    return RandomAffine(shift, rotation, zoom, name="augmentation")(x)
+    return RandomAffine(shift, rotation, zoom, elastic=elastic, name="augmentation")(x)
 
 
 def _conv_block(x, filters, kernel, name):
