@@ -75,8 +75,9 @@ class RandomAffine(_keras.layers.Layer):
     RandomZoom(zoom), which `standard_layers` puts in its place when a model is saved.
 
     With `elastic` e > 0, each pixel is also taken from up to e pixels further away, along a
-    smooth random field: displacements drawn uniformly from -e to e on a grid of points
-    ELASTIC_SPACING pixels apart, and interpolated bilinearly in between, so that a stroke bends
+    smooth random field: displacements drawn uniformly from -e to e on a coarse grid (for each side,
+    one point per ELASTIC_SPACING pixels, plus one: 5 by 5 points 5.6 pixels apart on 28x28 images)
+    and interpolated bilinearly in between, so that a stroke bends
     rather than breaks (the elastic distortions of Simard et al., 2003, with a coarse grid in place
     of a Gaussian blur). Keras has no layer drawing the same distortion, so the saved stand-in
     leaves it out; in use both are the identity.

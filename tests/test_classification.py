@@ -167,6 +167,7 @@ def test_unattended_run(tiny_autoencoder, tmp_path):
     assert (out / "experiment-1-curves.png").exists() and (out / "experiments.csv").exists()
     description = json.loads((tmp_path / "clf.json").read_text())
     assert description["test"]["accuracy"] == report["accuracy"] and description["classes"] == 10
+    assert description["hyperparameters"]["elastic"] == 1.0
 
 
 @needs(FIXTURES)
@@ -189,7 +190,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     out, saved = tmp_path / "cl", tmp_path / "clf.h5"
     answers = "\n".join([
         "1",                          # repeat
-        "24", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
+        "24", "", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
         "constant", "", "0.1",        # ...but a constant learning rate and label smoothing
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
@@ -206,6 +207,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
     assert [r["schedule"] for r in rows] == ["cosine", "constant"]
     assert [float(r["label_smoothing"]) for r in rows] == [0.0, 0.1]
+    assert [float(r["elastic"]) for r in rows] == [1.0, 1.0]
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()
