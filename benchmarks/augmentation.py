@@ -1,4 +1,5 @@
-"""The classifier's augmentation (RandomAffine, one resampling) against Keras's three stock layers.
+"""The classifier's augmentation (RandomAffine, one resampling) against Keras's three stock layers,
+and what its elastic distortion (--elastic 2) adds.
 
 usage: python benchmarks/augmentation.py [--images N] [--repeats K]
 
@@ -7,7 +8,8 @@ defaults of classification.py. Prints, for the MNIST test images in ../shared/da
 (random sparse images where it is absent), the ink sharpness (mean over images of
 sum(x^2) / sum(x): 1 for pure black and white strokes, lower as resampling smears them) of the
 originals and of each augmentation, and the median time per batch of 64 images of each, with
-the ratio, from alternating repetitions in one process.
+the ratio, from alternating repetitions in one process; the same for RandomAffine with
+`elastic=2` on top.
 """
 import argparse
 import os
@@ -48,14 +50,17 @@ def main():
                           k.layers.RandomRotation(10 / 360, fill_mode="constant"),
                           k.layers.RandomZoom(0.1, fill_mode="constant")])
     ours = RandomAffine(0.1, 10, 0.1)
+    elastic = RandomAffine(0.1, 10, 0.1, elastic=2.0)
     print(f"{source}; ink sharpness (1 = black and white):")
     print(f"  originals          {sharpness(x):.3f}")
     print(f"  Keras's 3 layers   {sharpness(stock(x, training=True)):.3f}")
     print(f"  RandomAffine       {sharpness(ours(x, training=True)):.3f}")
+    print(f"  ... with elastic 2 {sharpness(elastic(x, training=True)):.3f}")
 
     batches = [tf.constant(x[i:i + 64]) for i in range(0, len(x) - 63, 64)]
     runs = {"stock": tf.function(lambda b: stock(b, training=True)),
-            "ours": tf.function(lambda b: ours(b, training=True))}
+            "ours": tf.function(lambda b: ours(b, training=True)),
+            "elastic": tf.function(lambda b: elastic(b, training=True))}
     times = {name: [] for name in runs}
     for f in runs.values():
         f(batches[0])
@@ -65,9 +70,10 @@ def main():
             for b in batches:
                 f(b).numpy()
             times[name].append((time.perf_counter() - start) / len(batches))
-    stock_ms, ours_ms = (1e3 * float(np.median(times[n])) for n in ("stock", "ours"))
+    stock_ms, ours_ms, elastic_ms = (1e3 * float(np.median(times[n])) for n in ("stock", "ours", "elastic"))
     print(f"time per batch of 64 (median of {args.repeats}): Keras's 3 layers {stock_ms:.2f} ms, "
-          f"RandomAffine {ours_ms:.2f} ms, ratio {stock_ms / ours_ms:.2f}x")
+          f"RandomAffine {ours_ms:.2f} ms, ratio {stock_ms / ours_ms:.2f}x; "
+          f"with elastic 2 {elastic_ms:.2f} ms ({elastic_ms / ours_ms:.2f}x RandomAffine alone)")
 
 
 if __name__ == "__main__":
