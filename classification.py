@@ -70,8 +70,8 @@ HYPERPARAMETERS = [
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
-           ("shift", "shift"), ("rotation", "rotation"),
-           ("zoom", "zoom"), ("elastic", "elastic"), ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
+           ("shift", "shift"), ("rotation", "rotation"), ("zoom", "zoom"), ("elastic", "elastic"),
+           ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
            ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
@@ -142,8 +142,7 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
         print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
-                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"],
-                                      hyper["elastic"]))
+                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"], hyper["elastic"]))
     print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()

@@ -11,10 +11,10 @@ rate and 1/(1-rate) scaling) and the weights, and only change how it is computed
 - FastDropout draws 16-bit random integers, two per 32-bit draw, instead of floats.
 
 RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into one
-affine transform (and, optionally, a smooth elastic distortion) and applied with one bilinear resampling, where Keras's RandomTranslation,
-RandomRotation and RandomZoom resample the image three times (each resampling blurs the strokes
-a little more, so the network trains on softer digits than it is tested on) and take about
-2.4 times as long (benchmarks/augmentation.py).
+affine transform (with, optionally, a smooth elastic distortion) and applied with one bilinear
+resampling, where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image
+three times (each resampling blurs the strokes a little more, so the network trains on softer
+digits than it is tested on) and take about 2.4 times as long (benchmarks/augmentation.py).
 
 Saved files never contain them: `standard_layers` turns a model back into stock Keras layers
 with the same weights before saving, so that any Keras program can load the file.
@@ -75,12 +75,12 @@ class RandomAffine(_keras.layers.Layer):
     RandomZoom(zoom), which `standard_layers` puts in its place when a model is saved.
 
     With `elastic` e > 0, each pixel is also taken from up to e pixels further away, along a
-    smooth random field: displacements drawn uniformly from -e to e on a coarse grid (for each side,
-    one point per ELASTIC_SPACING pixels, plus one: 5 by 5 points 5.6 pixels apart on 28x28 images)
-    and interpolated bilinearly in between, so that a stroke bends
-    rather than breaks (the elastic distortions of Simard et al., 2003, with a coarse grid in place
-    of a Gaussian blur). Keras has no layer drawing the same distortion, so the saved stand-in
-    leaves it out; in use both are the identity.
+    smooth random field: displacements drawn uniformly from -e to e on a coarse grid (for each
+    side, one point per ELASTIC_SPACING pixels, plus one: 5 by 5 points 5.6 pixels apart on 28x28
+    images) and interpolated bilinearly in between, so that a stroke bends rather than breaks (the
+    elastic distortions of Simard et al., 2003, with a coarse grid in place of a Gaussian blur).
+    Keras has no layer drawing the same distortion, so the saved stand-in leaves it out; in use
+    both are the identity.
     """
 
     ELASTIC_SPACING = 7
