@@ -139,12 +139,8 @@ def affine_transform(images, angle, scale, dx, dy, field=None):
             images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
             interpolation="BILINEAR", fill_mode="CONSTANT")
     ys, xs = tf.meshgrid(tf.range(shape[1], dtype=tf.float32), tf.range(shape[2], dtype=tf.float32), indexing="ij")
-
-    def per_image(v):
-        return v[:, None, None]
-    source_x = per_image(a0) * xs + per_image(a1) * ys + per_image(a2) + field[..., 0]
-    source_y = per_image(b0) * xs + per_image(b1) * ys + per_image(b2) + field[..., 1]
-    return bilinear_sample(images, source_x, source_y)
+    a0, a1, a2, b0, b1, b2 = (v[:, None, None] for v in (a0, a1, a2, b0, b1, b2))  # one per image
+    return bilinear_sample(images, a0 * xs + a1 * ys + a2 + field[..., 0], b0 * xs + b1 * ys + b2 + field[..., 1])
 
 
 def bilinear_sample(images, x, y):

@@ -76,8 +76,8 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0, 0
     """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
 
     `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction,
-    elastic distortion in pixels; the last may be left out): random transforms of the input,
-    applied in training only (see RandomAffine).
+    elastic distortion in pixels): random transforms of the input, applied in training only (see
+    RandomAffine).
 
     The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
@@ -97,7 +97,7 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0, 0
     return k.Model(inputs, outputs, name="classifier")
 
 
-def _augmentation(x, shift, rotation, zoom, elastic=0.0):
+def _augmentation(x, shift, rotation, zoom, elastic):
     from convae.layers import RandomAffine
     if not (shift or rotation or zoom or elastic):
         return x
