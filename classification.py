@@ -67,13 +67,17 @@ HYPERPARAMETERS = [
     Param("label_smoothing", real(0.0, 1.0), 0.0,
           "label smoothing: train towards 1-R on the true class and R spread over all classes (0: none)",
           "Label smoothing (0 for none)", metavar="R"),
+    Param("average_epochs", integer(0, 10000), 0,
+          "weight averaging: stage 2 ends with the mean of the weights after each of its last N epochs, unless "
+          "early stopping ends it (0 or 1: the last weights)", "Weight averaging: last epochs of stage 2 to average "
+          "(0 for none)", metavar="N"),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
            ("shift", "shift"), ("rotation", "rotation"), ("zoom", "zoom"), ("elastic", "elastic"),
            ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
-           ("parameters", "parameters"), ("loss", "loss"),
+           ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]

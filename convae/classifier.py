@@ -85,6 +85,40 @@ def targets(labels, classes, label_smoothing):
     return np.eye(classes, dtype="float32")[labels] if label_smoothing else labels
 
 
+def weight_average(last):
+    """A callback that ends a fit with the mean of the weights after each of its last `last` epochs.
+
+    Late in a cosine schedule the weights still wander around a minimum from epoch to epoch; their
+    mean usually lies nearer its centre than any one of them (stochastic weight averaging, Izmailov
+    et al., 2018). All floating-point weights are averaged, so trained BatchNormalization moving
+    statistics are too. Where early stopping ended the fit, its restored best weights stand; where
+    Ctrl-C did, the last weights do (on_train_end is not called then).
+    """
+    class WeightAverage(keras().callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.sums, self.first, self.count = None, None, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch < self.params["epochs"] - last:
+                return
+            values = [np.asarray(v.numpy(), np.float64) for v in self._averaged()]
+            self.sums = values if self.sums is None else [s + v for s, v in zip(self.sums, values)]
+            self.first = epoch + 1 if self.first is None else self.first
+            self.count += 1
+
+        def on_train_end(self, logs=None):
+            if self.count < 2 or self.model.stop_training:
+                return
+            for variable, total in zip(self._averaged(), self.sums):
+                variable.assign((total / self.count).astype(variable.dtype))
+            print(f"Weights averaged over epochs {self.first} to {self.first + self.count - 1}.")
+
+        def _averaged(self):
+            return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    return WeightAverage()
+
+
 def _stage_callbacks(patience, callbacks):
     if not patience:
         return list(callbacks)
@@ -115,8 +149,9 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
     compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
+    average = hyper.get("average_epochs", 0)
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
-                                     callbacks, seed + 1)
+                                     [*callbacks, weight_average(average)] if average > 1 else callbacks, seed + 1)
     for key, values in more.items():
         history.setdefault(key, []).extend(values)
     done = len(more.get("loss", []))

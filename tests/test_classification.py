@@ -121,6 +121,57 @@ def test_encoder_dropout_acts_in_stage_2_only():
     assert same()
 
 
+def weight_snapshots():
+    """A callback keeping a copy of the model's weights after every epoch, and that list."""
+    kept = []
+
+    class Keep(keras().callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            kept.append([w.copy() for w in self.model.get_weights()])
+    return Keep(), kept
+
+
+def same_weights(a, b):
+    return all(np.allclose(u, v, rtol=0, atol=1e-6) for u, v in zip(a, b))
+
+
+def test_stage_2_ends_with_the_mean_of_its_last_epochs(capsys):
+    from convae.classifier import train_two_stages
+    encoder, model = tiny_classifier()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
+    keep, kept = weight_snapshots()
+    hyper = dict(LEARNING, epochs=2, fine_tune_epochs=0, batch_size=32, average_epochs=2)
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, callbacks=[keep])
+    assert len(kept) == 2 and same_weights(model.get_weights(), kept[-1]), "stage 1 was averaged"
+    kept.clear()
+    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=3, batch_size=32, average_epochs=2)
+    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, callbacks=[keep])
+    assert len(kept) == 4  # stage 1's epoch, then stage 2's three
+    mean = [(a + b) / 2 for a, b in zip(kept[2], kept[3])]
+    assert same_weights(model.get_weights(), mean)
+    assert not same_weights(mean, kept[3]), "the last two epochs left the weights alike: nothing was tested"
+    assert "Weights averaged over epochs 2 to 3." in capsys.readouterr().out
+
+
+def test_weight_average_leaves_a_stopped_fit_alone():
+    from convae.classifier import weight_average
+    k = keras()
+    model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
+    model.compile(optimizer=k.optimizers.SGD(0.1), loss="mse")
+    x, y = np.random.default_rng(0).random((32, 3)), np.random.default_rng(1).random((32, 2))
+    keep, kept = weight_snapshots()
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[keep, weight_average(3)])
+    assert same_weights(model.get_weights(), [sum(w) / 3 for w in zip(*kept[1:])])
+
+    class StopAfterThree(k.callbacks.Callback):  # as early stopping does
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 2
+    kept.clear()
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[keep, StopAfterThree(), weight_average(3)])
+    assert len(kept) == 3 and same_weights(model.get_weights(), kept[-1])
+
+
 def test_label_smoothing_trains_on_one_hot_targets():
     from convae.backend import keras
     from convae.classifier import compile_classifier, targets
@@ -168,6 +219,7 @@ def test_unattended_run(tiny_autoencoder, tmp_path):
     description = json.loads((tmp_path / "clf.json").read_text())
     assert description["test"]["accuracy"] == report["accuracy"] and description["classes"] == 10
     assert description["hyperparameters"]["elastic"] == 1.0
+    assert description["hyperparameters"]["average_epochs"] == 2
 
 
 @needs(FIXTURES)
@@ -191,7 +243,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     answers = "\n".join([
         "1",                          # repeat
         "24", "", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
-        "constant", "", "0.1",        # ...but a constant learning rate and label smoothing
+        "constant", "", "0.1", "3",   # ...but a constant learning rate, label smoothing, weight averaging
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
@@ -208,6 +260,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert [r["schedule"] for r in rows] == ["cosine", "constant"]
     assert [float(r["label_smoothing"]) for r in rows] == [0.0, 0.1]
     assert [float(r["elastic"]) for r in rows] == [1.0, 1.0]
+    assert [r["average_epochs"] for r in rows] == ["2", "3"]
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()
