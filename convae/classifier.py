@@ -88,9 +88,10 @@ def targets(labels, classes, label_smoothing):
 def weight_average(last):
     """A callback that ends a fit with the mean of the weights after each of its last `last` epochs.
 
-    Late in a cosine schedule the weights still wander around a minimum from epoch to epoch; their
-    mean usually lies nearer its centre than any one of them (stochastic weight averaging, Izmailov
-    et al., 2018). All floating-point weights are averaged, so trained BatchNormalization moving
+    While the learning rate stays up, the weights wander around a minimum from epoch to epoch, and
+    their mean tends to lie nearer its centre than any one of them (stochastic weight averaging,
+    Izmailov et al., 2018); at the end of a cosine decay they hardly move, and their mean is close to
+    the last of them. All floating-point weights are averaged, so trained BatchNormalization moving
     statistics are too. Where early stopping ended the fit, its restored best weights stand; where
     Ctrl-C did, the last weights do (on_train_end is not called then).
     """
