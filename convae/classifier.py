@@ -97,22 +97,22 @@ def weight_average(last):
     """
     class WeightAverage(keras().callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.sums, self.first, self.count = None, None, 0
+            self.sums, self.count = None, 0
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch < self.params["epochs"] - last:
                 return
             values = [np.asarray(v.numpy(), np.float64) for v in self._averaged()]
             self.sums = values if self.sums is None else [s + v for s, v in zip(self.sums, values)]
-            self.first = epoch + 1 if self.first is None else self.first
             self.count += 1
 
         def on_train_end(self, logs=None):
-            if self.count < 2 or self.model.stop_training:
+            if self.count < 2 or self.model.stop_training:  # a fit that ran to its end: the last epochs were kept
                 return
             for variable, total in zip(self._averaged(), self.sums):
                 variable.assign((total / self.count).astype(variable.dtype))
-            print(f"Weights averaged over epochs {self.first} to {self.first + self.count - 1}.")
+            epochs = self.params["epochs"]
+            print(f"Weights averaged over epochs {epochs - self.count + 1} to {epochs}.")
 
         def _averaged(self):
             return [v for v in self.model.weights if "float" in str(v.dtype)]
