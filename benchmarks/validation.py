@@ -8,11 +8,17 @@ subset of that of a larger one, so every model can be scored on the smallest one
 them trained on. Each model's JSON (beside its .h5) records the checksums of its training files,
 its seed and its split; the models must agree on the files and the seed, and -d and -dl (default:
 the full MNIST in ../shared/datasets/mnist) must be those files. The test set is not read.
+
+Each model after the first is also compared with the first image by image: how many images only
+one of the two got wrong, and the exact McNemar p-value, the chance of a split at least that
+uneven between the two if both models were equally good. Counts of wrong images that differ by a
+few are not a difference where p is large.
 """
 import argparse
 import json
 import os
 import sys
+from math import comb
 
 import numpy as np
 
@@ -58,6 +64,17 @@ def shared_validation(records, images_path, labels_path):
     return data.to_float(images.array[:limit][indices]), labels[indices]
 
 
+def mcnemar_p(only_first, only_second):
+    """Exact two-sided McNemar p-value for images that only one of two models got wrong.
+
+    Under the hypothesis that both models are equally good, each such image is equally likely to
+    be either model's miss: a binomial with n = only_first + only_second and p = 1/2.
+    """
+    n = only_first + only_second
+    tail = sum(comb(n, i) for i in range(min(only_first, only_second) + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-d", default=os.path.join(MNIST, "train-images-idx3-ubyte.gz"), metavar="IMAGES",
@@ -68,10 +85,17 @@ def main():
     args = parser.parse_args()
     x, y = shared_validation([description(path) for path in args.models], args.d, args.dl)
     print(f"{len(y)} validation images held out by every model")
+    first = None
     for path in args.models:
         model = keras().models.load_model(path, compile=False)
-        wrong = int(np.sum(np.argmax(model.predict(x, batch_size=500, verbose=0), axis=1) != y))
-        print(f"{path}: {wrong} wrong, accuracy {100 * (1 - wrong / len(y)):.2f}%")
+        wrong = np.argmax(model.predict(x, batch_size=500, verbose=0), axis=1) != y
+        print(f"{path}: {int(wrong.sum())} wrong, accuracy {100 * (1 - wrong.mean()):.2f}%")
+        if first is None:
+            first = wrong
+            continue
+        only_first, only_this = int(np.sum(first & ~wrong)), int(np.sum(wrong & ~first))
+        print(f"  against {args.models[0]}: {only_this} wrong only here, {only_first} only there; "
+              f"McNemar p = {mcnemar_p(only_first, only_this):.2f}")
 
 
 if __name__ == "__main__":

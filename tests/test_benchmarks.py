@@ -1,0 +1,50 @@
+"""benchmarks/validation.py: scoring saved classifiers on the validation images they all held out."""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, run, script_env
+
+SCRIPT = os.path.join(REPO, "benchmarks", "validation.py")
+
+
+def load_validation():
+    spec = importlib.util.spec_from_file_location("validation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("only_first, only_second, expected", [
+    (0, 6, 2 / 64), (6, 0, 2 / 64), (1, 9, 2 * (1 + 10) / 1024), (9, 10, 1.0), (0, 0, 1.0), (2, 3, 1.0)])
+def test_mcnemar_p_is_the_two_sided_binomial_tail(only_first, only_second, expected):
+    assert load_validation().mcnemar_p(only_first, only_second) == pytest.approx(expected)
+
+
+def test_two_classifiers_are_compared_image_by_image(tiny_autoencoder, tmp_path):
+    models = []
+    for units in ("16", "8"):
+        path = str(tmp_path / f"classifier-{units}.h5")
+        result = run("classification.py", classification_args(tiny_autoencoder) +
+                     ["--no-input", "--seed", "3", *TINY_CL, "--fc-units", units, "--save", path,
+                      "--output-dir", str(tmp_path / units)], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        models.append(path)
+    result = subprocess.run([sys.executable, SCRIPT, "-d", TRAIN_IMAGES, "-dl", TRAIN_LABELS, *models],
+                            capture_output=True, text=True, timeout=300, env=script_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    held_out = int(re.fullmatch(r"(\d+) validation images held out by every model", lines[0]).group(1))
+    assert 0 < held_out < 300
+    wrong = [int(re.fullmatch(re.escape(path) + r": (\d+) wrong, accuracy [\d.]+%", line).group(1))
+             for path, line in zip(models, (lines[1], lines[2]))]
+    match = re.fullmatch(r"  against " + re.escape(models[0]) + r": (\d+) wrong only here, (\d+) only there; "
+                         r"McNemar p = ([\d.]+)", lines[3])
+    only_second, only_first, p = int(match.group(1)), int(match.group(2)), float(match.group(3))
+    assert wrong[0] - wrong[1] == only_first - only_second
+    assert only_first <= wrong[0] and only_second <= wrong[1]
+    assert p == pytest.approx(load_validation().mcnemar_p(only_first, only_second), abs=0.005)
