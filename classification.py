@@ -67,6 +67,10 @@ HYPERPARAMETERS = [
     Param("label_smoothing", real(0.0, 1.0), 0.0,
           "label smoothing: train towards 1-R on the true class and R spread over all classes (0: none)",
           "Label smoothing (0 for none)", metavar="R"),
+    Param("weight_decay", real(0.0, 1.0), 0.0,
+          "weight decay: each step shrinks the kernels by R times the learning rate (AdamW, decoupled from the "
+          "gradient; biases and BatchNormalization left alone) (0: plain Adam)", "Weight decay (0 for none)",
+          metavar="R"),
     Param("average_epochs", integer(0, 10000), 0,
           "weight averaging: stage 2 ends with the mean of the weights after each of its last N epochs, unless "
           "early stopping ends it (0 or 1: the last weights)", "Weight averaging: last epochs of stage 2 to average "
@@ -77,7 +81,7 @@ COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("f
            ("shift", "shift"), ("rotation", "rotation"), ("zoom", "zoom"), ("elastic", "elastic"),
            ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
-           ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
+           ("weight_decay", "decay"), ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]

@@ -63,12 +63,14 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0.0):
+def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0.0, weight_decay=0.0):
     """Compile (again: a change of `trainable` takes effect only at compile time).
 
     With `decay_steps` the learning rate follows a cosine from `learning_rate` down to zero.
     With `label_smoothing` e the target is 1 - e on the true class and e spread evenly over all
     classes, so the network is not pushed towards ever more confident outputs.
+    With `weight_decay` w the optimizer is AdamW: after each step every kernel is multiplied by
+    1 - w * (the step's learning rate), apart from the gradient (Loshchilov and Hutter, 2019).
     """
     k = keras()
     if decay_steps:
@@ -77,7 +79,12 @@ def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0
         loss = k.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     else:
         loss = "sparse_categorical_crossentropy"
-    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+    if weight_decay:
+        optimizer = k.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    else:
+        optimizer = k.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
 
 
 def targets(labels, classes, label_smoothing):
@@ -138,7 +145,8 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing)
+    decay_rate = hyper.get("weight_decay", 0.0)
+    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing, decay_rate)
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -148,7 +156,8 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
-    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing)
+    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing,
+                       decay_rate)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     average = hyper.get("average_epochs", 0)
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
