@@ -20,7 +20,8 @@ TINY_CL = ["--fc-units", "16", "--epochs", "1", "--fine-tune-epochs", "1", "--ba
            "--encoder-dropout", "0.1", "--shift", "0.1", "--rotation", "10", "--zoom", "0.1", "--elastic", "1",
            "--patience", "2",
            "--learning-rate", "1e-3", "--fine-tune-learning-rate", "5e-4", "--schedule", "cosine",
-           "--batch-norm", "frozen", "--label-smoothing", "0", "--average-epochs", "2",
+           "--batch-norm", "frozen", "--label-smoothing", "0", "--weight-decay", "0.01",
+           "--average-epochs", "2",
            "--limit", "300"]
 
 sys.path.insert(0, REPO)

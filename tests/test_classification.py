@@ -172,6 +172,28 @@ def test_weight_average_leaves_a_stopped_fit_alone():
     assert len(kept) == 3 and same_weights(model.get_weights(), kept[-1])
 
 
+def test_weight_decay_shrinks_the_kernels_apart_from_the_gradient():
+    from convae.classifier import compile_classifier
+    k = keras()
+    x, y = np.random.default_rng(0).random((8, 3), dtype=np.float32), np.arange(8) % 3
+
+    def one_step(decay):
+        k.utils.set_random_seed(0)
+        model = k.Sequential([k.Input((3,)), k.layers.Dense(3, activation="softmax")])
+        model.layers[0].bias.assign([0.1, -0.2, 0.3])
+        compile_classifier(model, 0.1, weight_decay=decay)
+        before = model.get_weights()
+        model.train_on_batch(x, y)
+        return before, model.get_weights()
+
+    (kernel, bias), (adam_kernel, adam_bias) = one_step(0.0)
+    (same_kernel, same_bias), (adamw_kernel, adamw_bias) = one_step(0.5)
+    assert np.array_equal(kernel, same_kernel) and np.array_equal(bias, same_bias)
+    assert not np.allclose(adam_kernel, kernel), "the step moved nothing: nothing was tested"
+    np.testing.assert_allclose(adamw_kernel, adam_kernel - 0.1 * 0.5 * kernel, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(adamw_bias, adam_bias, rtol=0, atol=1e-7)
+
+
 def test_label_smoothing_trains_on_one_hot_targets():
     from convae.backend import keras
     from convae.classifier import compile_classifier, targets
@@ -220,6 +242,7 @@ def test_unattended_run(tiny_autoencoder, tmp_path):
     assert description["test"]["accuracy"] == report["accuracy"] and description["classes"] == 10
     assert description["hyperparameters"]["elastic"] == 1.0
     assert description["hyperparameters"]["average_epochs"] == 2
+    assert description["hyperparameters"]["weight_decay"] == 0.01
 
 
 @needs(FIXTURES)
@@ -243,7 +266,8 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     answers = "\n".join([
         "1",                          # repeat
         "24", "", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
-        "constant", "", "0.1", "3",   # ...but a constant learning rate, label smoothing, weight averaging
+        "constant", "", "0.1", "0",   # ...but a constant learning rate, label smoothing, no weight decay,
+        "3",                          # and weight averaging
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
@@ -261,6 +285,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert [float(r["label_smoothing"]) for r in rows] == [0.0, 0.1]
     assert [float(r["elastic"]) for r in rows] == [1.0, 1.0]
     assert [r["average_epochs"] for r in rows] == ["2", "3"]
+    assert [float(r["weight_decay"]) for r in rows] == [0.01, 0.0]
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()

@@ -106,6 +106,7 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
                          ("Learning rate of stage 1 (Adam) [0.001]: ", ""),
                          ("Learning rate of stage 2 (Adam) [0.0005]: ", ""), ("(cosine or constant) [cosine]: ", ""),
                          ("(frozen or trained) [frozen]: ", ""), ("Label smoothing (0 for none) [0]: ", ""),
+                         ("Weight decay (0 for none) [0]: ", "0.001"),
                          ("last epochs of stage 2 to average (0 for none) [0]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Stage 2: the whole network, 1 epoch")
