@@ -145,8 +145,8 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    decay_rate = hyper.get("weight_decay", 0.0)
-    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing, decay_rate)
+    weight_decay = hyper.get("weight_decay", 0.0)
+    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing, weight_decay)
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -157,7 +157,7 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
         return history, None, "complete (stage 1 only)"
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
     compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing,
-                       decay_rate)
+                       weight_decay)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     average = hyper.get("average_epochs", 0)
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
