@@ -81,7 +81,7 @@ COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("f
            ("shift", "shift"), ("rotation", "rotation"), ("zoom", "zoom"), ("elastic", "elastic"),
            ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
            ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
-           ("weight_decay", "decay"), ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
+           ("weight_decay", "w_decay"), ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
