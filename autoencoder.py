@@ -10,7 +10,7 @@ import sys
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
 from convae.networks import BOTTLENECK, build_autoencoder, check_image_size, check_pooling, default_pooling
-from convae.params import Param, integer, integer_list, per_layer, real, show
+from convae.params import Param, differences, integer, integer_list, per_layer, real
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
 from convae.session import Session
@@ -90,7 +90,7 @@ def train_experiment(number, hyper, settings, images, val_images):
     model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"],
                               hyper["pooling"])
     compile_autoencoder(model)
-    print(f"\nExperiment {number}: {model.count_params():,} parameters, bottleneck "
+    print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, bottleneck "
           f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "
           f"{len(images)} training and {len(val_images)} validation images")
     elapsed = training.timer()
@@ -113,7 +113,7 @@ def experiment_figures(session, experiment, val_images):
     shown = val_images[:10]
     reconstructions = experiment.model.predict(shown, verbose=0)
     return [plots.history(experiment.history, session.path(f"experiment-{n}-loss.png"),
-                          f"Experiment {n}: {_describe(experiment.hyper)}", ["loss"]),
+                          title(n, experiment.hyper), ["loss"]),
             plots.image_pairs(shown, reconstructions, session.path(f"experiment-{n}-reconstructions.png"),
                               f"Experiment {n}: validation images and their reconstructions")]
 
@@ -140,8 +140,10 @@ def describe(images, settings):
     return description
 
 
-def _describe(hyper):
-    return ", ".join(f"{k.replace('_', ' ')} {show(v)}" for k, v in hyper.items())
+def title(number, hyper):
+    """"Experiment n: " and the hyperparameters that differ from their defaults."""
+    changed = differences(HYPERPARAMETERS, hyper)
+    return f"Experiment {number}: " + (", ".join(changed) if changed else "the default hyperparameters")
 
 
 def main(argv=None):

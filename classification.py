@@ -16,12 +16,13 @@ from convae.backend import seed_everything, set_verbose
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
 from convae.files import write_text_atomic
 from convae.networks import build_classifier
-from convae.params import Param, choice, integer, real, show
+from convae.params import Param, choice, differences, integer, real
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
+ENCODER_DROPOUT = 0.25
 SETTINGS = data.settings(
     0.1, "share of the training images held out for validation (never the test set)")
 HYPERPARAMETERS = [
@@ -35,7 +36,7 @@ HYPERPARAMETERS = [
           metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.3, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
-    Param("encoder_dropout", real(0.0, 1.0), 0.0,
+    Param("encoder_dropout", real(0.0, 1.0), ENCODER_DROPOUT,
           "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; an encoder saved without "
           "dropout has none)", "Dropout rate in the encoder, stage 2 (0 for none)", metavar="R"),
     Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
@@ -50,12 +51,12 @@ HYPERPARAMETERS = [
     Param("elastic", real(0.0, 10.0, hi_inclusive=True), 0.0,
           "augmentation: random elastic distortion in training, pixels moved by up to PX along a smooth field "
           "(0: none)", "Augmentation: elastic distortion (pixels, 0 for none)", metavar="PX"),
-    Param("patience", integer(0, 10000), 5,
+    Param("patience", integer(0, 10000), 0,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
           "weights (0: off)", "Early stopping patience (epochs, 0 for off)", metavar="N"),
     Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)",
           "Learning rate of stage 1 (Adam)", metavar="LR"),
-    Param("fine_tune_learning_rate", real(1e-7, 1.0), 5e-4, "Adam's learning rate in stage 2 (the whole network)",
+    Param("fine_tune_learning_rate", real(1e-7, 1.0), 1e-3, "Adam's learning rate in stage 2 (the whole network)",
           "Learning rate of stage 2 (Adam)", metavar="LR"),
     Param("schedule", choice("cosine", "constant"), "cosine",
           "learning rate over each stage: cosine decay to zero, or constant", "Learning-rate schedule (cosine or "
@@ -113,7 +114,6 @@ class Inputs:
         self.test_labels = ask("Test labels (idx file)", "test_labels", self._test_labels, "-tl")
         self.autoencoder_path, (self.encoder, self.encoder_note) = None, (None, None)
         self.encoder = ask("Autoencoder (.h5 file)", "model", self._encoder, "-model")
-        self.encoder_weights = self.encoder.get_weights()
 
     def _train_labels(self, path):
         labels = data.load_labels(path)
@@ -146,12 +146,12 @@ class Inputs:
 def train_experiment(number, hyper, settings, inputs, train, validation):
     """Build the classifier on a fresh copy of the encoder and train it in two stages."""
     seed_everything(settings["seed"])
-    encoder = classifier.fresh_encoder(inputs.encoder, inputs.encoder_weights, hyper["encoder_dropout"])
-    if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
+    encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
+    if hyper["encoder_dropout"] != ENCODER_DROPOUT and not classifier.dropout_layers(encoder):
         print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
                              augment=(hyper["shift"], hyper["rotation"], hyper["zoom"], hyper["elastic"]))
-    print(f"\nExperiment {number}: {model.count_params():,} parameters, {len(train[0])} training and "
+    print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
     history, stage2_start, status = classifier.train_two_stages(
@@ -173,9 +173,9 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
 
 def experiment_figures(session, experiment):
     n = experiment.number
-    return [plots.history(experiment.history, session.path(f"experiment-{n}-curves.png"),
-                          f"Experiment {n}: " + ", ".join(f"{k.replace('_', ' ')} {show(v)}"
-                                                          for k, v in experiment.hyper.items()),
+    changed = differences(HYPERPARAMETERS, experiment.hyper)
+    title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
+    return [plots.history(experiment.history, session.path(f"experiment-{n}-curves.png"), title,
                           ["loss", "accuracy"], experiment.extra.get("stage2_start"))]
 
 

@@ -79,7 +79,7 @@ def project_autoencoder(cfg):
 def project_classifier(cfg, units=128):
     """As classification.py builds it for stage 2 (the encoder unfrozen, its BN frozen)."""
     encoder, _ = extract_encoder(project_autoencoder(cfg))
-    encoder = classifier.fresh_encoder(encoder, encoder.get_weights())
+    encoder = classifier.fresh_encoder(encoder)
     model = build_classifier(encoder, 10, units, 0.5)
     classifier.unfreeze_encoder(encoder)
     classifier.compile_classifier(model, 1e-4)

@@ -5,7 +5,7 @@ from convae import training
 from convae.backend import keras
 
 
-def fresh_encoder(encoder, weights, dropout=0.0):
+def fresh_encoder(encoder, dropout=0.0):
     """A copy of `encoder` with the autoencoder's weights, so that every experiment starts alike.
 
     The encoder's Dropout layers stay where `dropout` is not 0, to act in stage 2 only (see
@@ -14,7 +14,7 @@ def fresh_encoder(encoder, weights, dropout=0.0):
     as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
     there. BatchNormalization runs on the fused kernel.
     """
-    from convae.layers import FastDropout, FusedBatchNormalization
+    from convae.layers import FastDropout, FusedBatchNormalization, copy_weights
     k = keras()
 
     def clone(layer):
@@ -24,7 +24,7 @@ def fresh_encoder(encoder, weights, dropout=0.0):
             return FusedBatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
-    copy.set_weights(weights)
+    copy_weights(encoder, copy)
     return copy
 
 

@@ -32,6 +32,19 @@ class Param:
         return self.fit(value, values) if self.fit else value
 
 
+def differences(params, values):
+    """"name value" for each of `params` whose value in `values` is not its default, in order."""
+    return [f"{p.name.replace('_', ' ')} {show(values[p.name])}" for p in params
+            if p.name in values and _short(values[p.name]) != _short(p.default_for(values))]
+
+
+def _short(value):
+    """A per-layer list with one value throughout as that value ([3, 3, 3] is what 3 means)."""
+    if isinstance(value, (list, tuple)) and len(set(value)) == 1:
+        return value[0]
+    return list(value) if isinstance(value, tuple) else value
+
+
 def show(value):
     """Format a value as the user types it (lists as comma lists)."""
     if isinstance(value, (list, tuple)):

@@ -38,10 +38,15 @@ def _finish(fig, path):
     return path
 
 
+MAX_COLUMNS = 4  # panels of 3.6 inches at 100 dpi: at most 1440 pixels across
+
+
 def history(history, path, title, metrics, stage_start=None):
     """Per-epoch curves, one panel per metric, training against validation; mark stage 2."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    from matplotlib.ticker import MaxNLocator
+    width = 5.5 * len(metrics)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             if history.get(key):
@@ -49,24 +54,37 @@ def history(history, path, title, metrics, stage_start=None):
                 ax.plot(epochs, history[key], marker="o", markersize=3, label=label)
         if stage_start:
             ax.axvline(stage_start - 0.5, color="grey", linestyle="--", label="stage 2: whole network")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
+    fig.suptitle(_wrap(title, width))
     return _finish(fig, path)
 
 
 def against_hyperparameters(rows, names, metrics, path):
-    """Final metrics of every experiment against each hyperparameter (one panel per hyperparameter)."""
+    """Final metrics of every experiment against each hyperparameter that varied between them.
+
+    Returns the path, or None (and nothing written) when there is nothing to compare: one
+    experiment, or the same hyperparameters in all.
+    """
+    varied = [name for name in names if len({_key(row[name]) for row in rows}) > 1]
+    if not varied:
+        return None
     plt = _pyplot()
-    fig, axes = plt.subplots(len(metrics), len(names), figsize=(3.6 * len(names), 3.2 * len(metrics)),
+    columns = min(len(varied), MAX_COLUMNS)
+    blocks = -(-len(varied) // columns)  # rows of hyperparameters, each one row of panels per metric
+    fig, axes = plt.subplots(blocks * len(metrics), columns, figsize=(3.6 * columns, 3.2 * blocks * len(metrics)),
                              squeeze=False)
-    for col, name in enumerate(names):
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for i, name in enumerate(varied):
         words = sorted({row[name] for row in rows if isinstance(row[name], str)})
         xs = [words.index(row[name]) if words else _as_number(row[name]) for row in rows]
-        for row_i, metric in enumerate(metrics):
-            ax = axes[row_i][col]
+        for m, metric in enumerate(metrics):
+            ax = axes[(i // columns) * len(metrics) + m][i % columns]
+            ax.set_visible(True)
             if words:  # a choice such as the learning-rate schedule: one tick per word
                 ax.set_xticks(range(len(words)), words)
                 ax.set_xlim(-0.5, len(words) - 0.5)
@@ -77,13 +95,28 @@ def against_hyperparameters(rows, names, metrics, path):
                     for x, y, row in zip(xs, ys, rows):
                         ax.annotate(str(row["experiment"]), (x, y), fontsize=7, xytext=(3, 3),
                                     textcoords="offset points")
-            ax.set_xlabel(name)
+            ax.set_xlabel(name.replace("_", " ") + (" (mean over layers)" if _is_list(rows, name) else ""))
             ax.set_ylabel(f"final {metric}")
             ax.grid(alpha=0.3)
-            if col == 0:
+            if i == 0:
                 ax.legend(fontsize=8)
-    fig.suptitle("Final figures against the hyperparameters (numbers: experiments)")
+    fig.suptitle(_wrap("Final figures against the hyperparameters that varied (numbers: experiments)",
+                       3.6 * columns))
     return _finish(fig, path)
+
+
+def _key(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _is_list(rows, name):
+    return any(isinstance(row[name], (list, tuple)) and len(row[name]) > 1 for row in rows)
+
+
+def _wrap(text, inches):
+    """`text` broken into lines that fit a figure `inches` wide (a title's characters are ~0.11 inch)."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, max(20, int(inches / 0.11))))
 
 
 def _as_number(value):

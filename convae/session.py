@@ -60,7 +60,11 @@ class Session:
     def summary(self, figures):
         """Print the table of experiments; write the summary figures and experiments.csv."""
         print("\n" + self.table())
-        wrote(figures())
+        written = [path for path in figures() if path]
+        if not written:
+            print("  nothing to compare yet: " + ("one experiment so far" if len(self.experiments) == 1 else
+                                                   "the experiments share all their hyperparameters"))
+        wrote(written)
         wrote([self.write_csv()])
 
     def exit(self):

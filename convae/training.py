@@ -20,7 +20,13 @@ class Experiment:
 
     @property
     def parameters(self):
-        return int(self.model.count_params())
+        return count_parameters(self.model)
+
+
+def count_parameters(model):
+    """model.count_params() as the saved model has it (without our BatchNormalization's update counts)."""
+    from convae.layers import count_parameters as count
+    return count(model)
 
 
 def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0):

@@ -47,9 +47,10 @@ def test_unattended_run_writes_everything(tmp_path):
                                     "--output-dir", str(out)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no TensorFlow noise, no warnings
-    for name in ("experiment-1-loss.png", "experiment-1-reconstructions.png",
-                 "after-experiment-1-loss-vs-hyperparameters.png", "experiments.csv"):
+    for name in ("experiment-1-loss.png", "experiment-1-reconstructions.png", "experiments.csv"):
         assert (out / name).stat().st_size > 0, name
+    assert "nothing to compare yet: one experiment so far" in result.stdout
+    assert not (out / "after-experiment-1-loss-vs-hyperparameters.png").exists()
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert len(rows) == 1 and rows[0]["filters"] == "4,8" and rows[0]["status"] == "complete"
     description = json.loads((tmp_path / "ae.json").read_text())
@@ -124,3 +125,24 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
     assert [r["layers"] for r in rows] == ["2", "1"] and rows[1]["dropout"] == "0.2000"
     assert rows[1]["saved"] == str(saved)
     assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 1
+
+
+def test_inference_mode_is_the_network_that_trained(tmp_path):
+    """A short run (120 steps) must validate, reconstruct and save the network it trained: in
+    inference mode the saved model's loss is close to its loss with batch statistics."""
+    path = tmp_path / "ae.h5"
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", "--limit", "400", "--layers", "2",
+                                    "--filters", "16,32", "--epochs", "3", "--batch-size", "8", "--dropout", "0",
+                                    "--save", str(path), "--output-dir", str(tmp_path / "out")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    history = json.loads((tmp_path / "ae.json").read_text())["history"]
+    assert all(v <= 1.3 * t for v, t in zip(history["val_loss"], history["loss"])), history
+    from convae.backend import keras
+    from convae.data import to_float
+    from convae.idx import read_idx_images
+    x = to_float(read_idx_images(TRAIN_IMAGES)[:400])
+    model = keras().models.load_model(str(path), compile=False)
+    bce = keras().losses.binary_crossentropy
+    inference = float(np.mean(bce(x, model(x, training=False))))
+    batch_statistics = float(np.mean(bce(x, model(x, training=True))))
+    assert inference <= 1.3 * batch_statistics, (inference, batch_statistics)

@@ -63,7 +63,7 @@ def tiny_classifier(dropout=0.0, encoder_dropout=0.0):
     from convae.classifier import fresh_encoder
     auto = build_autoencoder((28, 28), 2, [3, 3], [4, 4], dropout)
     encoder, _ = extract_encoder(auto)
-    encoder = fresh_encoder(encoder, encoder.get_weights(), encoder_dropout)
+    encoder = fresh_encoder(encoder, encoder_dropout)
     return encoder, build_classifier(encoder, 10, 8, 0.2)
 
 

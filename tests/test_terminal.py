@@ -98,13 +98,13 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     child.expect_exact("encoder: 9 layers, output 7x7x8")
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
                          ("(whole network) [10]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.3]: ", ""),
-                         ("in the encoder, stage 2 (0 for none) [0]: ", ""),
+                         ("in the encoder, stage 2 (0 for none) [0.25]: ", ""),
                          ("shift (fraction of the image) [0.1]: ", "0"), ("(degrees) [10]: ", "0"),
                          ("zoom (fraction) [0.1]: ", ""), ("elastic distortion (pixels, 0 for none) [0]: ", "1.5"),
-                         ("(epochs, 0 for off) [5]: ", ""),
+                         ("(epochs, 0 for off) [0]: ", ""),
                          ("Learning rate of stage 1 (Adam) [0.001]: ", "2"),
                          ("Learning rate of stage 1 (Adam) [0.001]: ", ""),
-                         ("Learning rate of stage 2 (Adam) [0.0005]: ", ""), ("(cosine or constant) [cosine]: ", ""),
+                         ("Learning rate of stage 2 (Adam) [0.001]: ", ""), ("(cosine or constant) [cosine]: ", ""),
                          ("(frozen or trained) [frozen]: ", ""), ("Label smoothing (0 for none) [0]: ", ""),
                          ("Weight decay (0 for none) [0]: ", "0.001"),
                          ("last epochs of stage 2 to average (0 for none) [0]: ", "")):
