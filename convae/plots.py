@@ -28,7 +28,6 @@ def _pyplot():
 def _finish(fig, path):
     """Write the figure to `path`, show it without blocking where a display exists, return path."""
     plt = _pyplot()
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     if _show:
         plt.show(block=False)
@@ -46,7 +45,7 @@ def history(history, path, title, metrics, stage_start=None):
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
     width = 5.5 * len(metrics)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics):
         for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
             if history.get(key):
@@ -69,14 +68,14 @@ def against_hyperparameters(rows, names, metrics, path):
     Returns the path, or None (and nothing written) when there is nothing to compare: one
     experiment, or the same hyperparameters in all.
     """
-    varied = [name for name in names if len({_key(row[name]) for row in rows}) > 1]
+    varied = [name for name in names if len({_key(row[name]) for row in rows}) > 1]  # 3 and 3,3,3 alike
     if not varied:
         return None
     plt = _pyplot()
     columns = min(len(varied), MAX_COLUMNS)
     blocks = -(-len(varied) // columns)  # rows of hyperparameters, each one row of panels per metric
     fig, axes = plt.subplots(blocks * len(metrics), columns, figsize=(3.6 * columns, 3.2 * blocks * len(metrics)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.set_visible(False)
     for i, name in enumerate(varied):
@@ -106,7 +105,9 @@ def against_hyperparameters(rows, names, metrics, path):
 
 
 def _key(value):
-    return tuple(value) if isinstance(value, list) else value
+    if isinstance(value, (list, tuple)):
+        return value[0] if len(set(value)) == 1 else tuple(value)
+    return value
 
 
 def _is_list(rows, name):
@@ -130,14 +131,15 @@ def image_pairs(originals, reconstructions, path, title):
     """Originals on the top row, their reconstructions below."""
     plt = _pyplot()
     n = len(originals)
-    fig, axes = plt.subplots(2, n, figsize=(1.2 * n, 2.8), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.2 * n + 0.8, 3.0), squeeze=False, layout="constrained")
     for i in range(n):
         for row, images in enumerate((originals, reconstructions)):
             axes[row][i].imshow(np.squeeze(images[i]), cmap="gray", vmin=0, vmax=1)
-            axes[row][i].axis("off")
-    axes[0][0].set_title("original", fontsize=8, loc="left")
-    axes[1][0].set_title("reconstruction", fontsize=8, loc="left")
-    fig.suptitle(title)
+            axes[row][i].set_xticks([])
+            axes[row][i].set_yticks([])
+    axes[0][0].set_ylabel("original", fontsize=9)
+    axes[1][0].set_ylabel("reconstructed", fontsize=9)
+    fig.suptitle(_wrap(title, 1.2 * n + 0.8))
     return _finish(fig, path)
 
 
@@ -146,7 +148,7 @@ def image_grid(images, titles, path, title, columns=10):
     plt = _pyplot()
     n = max(len(images), 1)
     rows = int(np.ceil(n / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows + 0.6), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, titles):
@@ -163,7 +165,7 @@ def confusion(matrix, path, title):
     plt = _pyplot()
     matrix = np.asarray(matrix)
     classes = len(matrix)
-    fig, ax = plt.subplots(figsize=(0.6 * classes + 2.5, 0.6 * classes + 2))
+    fig, ax = plt.subplots(figsize=(0.6 * classes + 2.5, 0.6 * classes + 2), layout="constrained")
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for i in range(classes):
         for j in range(classes):
@@ -180,7 +182,7 @@ def confusion(matrix, path, title):
 def embedding(points, labels, path, title):
     """A 2-D map of feature vectors, coloured by class."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
     scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
     ax.legend(*scatter.legend_elements(), title="class", fontsize=7, loc="best", markerscale=0.8)
     ax.set_title(title)
