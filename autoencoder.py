@@ -6,22 +6,16 @@ usage: python autoencoder.py -d datasets/sample/train-images-idx3-ubyte.gz
 import os
 import sys
 
-
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
-from convae.networks import BOTTLENECK, build_autoencoder, check_image_size, check_pooling, default_pooling
+from convae.networks import (AUTOENCODER_LEARNING_RATE, BOTTLENECK, build_autoencoder, check_image_size,
+                             check_pooling, compile_autoencoder, default_filters, default_pooling)
 from convae.params import Param, differences, integer, integer_list, per_layer, real
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 MAX_LAYERS = 6
-LEARNING_RATE = 1e-3
-
-
-def default_filters(layers):
-    """32, 64, then 128 for every deeper layer."""
-    return [min(32 * 2 ** i, 128) for i in range(layers)]
 
 
 def _fit_pooling(value, values):
@@ -40,7 +34,7 @@ def _fit_kernel(value, values):
 
 # Settings: flags only, fixed for the whole run.
 SETTINGS = data.settings(0.2, "share of the images held out for validation")
-# Hyperparameters: asked for before every experiment (unless given as flags for the first one).
+# Hyperparameters: those with a prompt are asked for before every experiment unless given as flags.
 HYPERPARAMETERS = [
     Param("layers", integer(1, MAX_LAYERS), 3, "convolutional layers in the encoder; the decoder mirrors them",
           "Convolutional layers in the encoder", metavar="N"),
@@ -52,8 +46,8 @@ HYPERPARAMETERS = [
           metavar="F[,F...]", shown_default="32,64,128,128..."),
     Param("pooling", integer_list(1, MAX_LAYERS), lambda v: default_pooling(v["layers"]),
           "layers (numbered from 1) after which max pooling halves the image, for example --layers 5 "
-          "--filters 32,32,64,64,128 --pooling 2,4",
-          "Pool after layers", fit=_fit_pooling, metavar="L[,L...]", shown_default="1,2, the first two"),
+          "--filters 32,32,64,64,128 --pooling 2,4", fit=_fit_pooling, metavar="L[,L...]",
+          shown_default="1,2, the first two", group=cli.TRAINING),
     Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
           metavar="N"),
@@ -65,23 +59,17 @@ COLUMNS = [("experiment", "#"), ("layers", "layers"), ("kernel", "kernel"), ("fi
            ("parameters", "parameters"),
            ("loss", "loss"), ("val_loss", "val_loss"), ("minutes", "minutes"), ("status", "status"),
            ("saved", "saved to")]
+MENU = [("repeat", "repeat with other hyperparameters"), ("plots", "plots and table of the experiments so far"),
+        ("save", "save a model"), ("exit", "exit")]
 
 
 def parse_args(argv):
     paths = [("-d", "train_images", "training images (idx, gzipped or not)")]
-    parser = cli.make_parser("autoencoder.py", __doc__, paths, SETTINGS + HYPERPARAMETERS)
-    parser.add_argument("--output-dir", metavar="DIR", help="where plots and experiments.csv go "
-                        "(default: runs/autoencoder-<date-time>)")
-    parser.add_argument("--save", metavar="PATH", help="where to save the model (default: models/autoencoder.h5; "
-                        "with --no-input the model is saved only when this is given)")
+    options = [("--output-dir", "DIR", "where plots and experiments.csv go (default: runs/autoencoder-<date-time>)"),
+               ("--save", "PATH", "where to save the model (default: models/autoencoder.h5; with --no-input the "
+                                  "model is saved only when this is given)")]
+    parser = cli.make_parser("autoencoder.py", __doc__, paths, SETTINGS + HYPERPARAMETERS, options)
     return cli.parse_args(parser, argv)
-
-
-def compile_autoencoder(model):
-    """Pixels are intensities in [0, 1], mostly near 0 or 1: binary cross-entropy on the sigmoid
-    output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge."""
-    from convae.backend import keras
-    model.compile(optimizer=keras().optimizers.Adam(LEARNING_RATE), loss="binary_crossentropy")
 
 
 def train_experiment(number, hyper, settings, images, val_images):
@@ -112,17 +100,17 @@ def experiment_figures(session, experiment, val_images):
     n = experiment.number
     shown = val_images[:10]
     reconstructions = experiment.model.predict(shown, verbose=0)
-    return [plots.history(experiment.history, session.path(f"experiment-{n}-loss.png"),
-                          title(n, experiment.hyper), ["loss"]),
+    changed = differences(HYPERPARAMETERS, experiment.hyper)
+    title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
+    return [plots.history(experiment.history, session.path(f"experiment-{n}-loss.png"), title, ["loss"]),
             plots.image_pairs(shown, reconstructions, session.path(f"experiment-{n}-reconstructions.png"),
                               f"Experiment {n}: validation images and their reconstructions")]
 
 
 def summary_figures(session):
-    """Table and the final losses against each hyperparameter, across all experiments so far."""
+    """The final losses against each hyperparameter that varied, across all experiments so far."""
     n = session.experiments[-1].number
-    names = [p.name for p in HYPERPARAMETERS]
-    return [plots.against_hyperparameters(session.rows(), names, ["loss"],
+    return [plots.against_hyperparameters(session.rows(), [p.name for p in HYPERPARAMETERS], ["loss"],
                                           session.path(f"after-experiment-{n}-loss-vs-hyperparameters.png"))]
 
 
@@ -131,19 +119,13 @@ def describe(images, settings):
     def description(experiment):
         return {"model": "convolutional autoencoder", "experiment": experiment.number,
                 "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
-                "loss": "binary_crossentropy", "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
+                "loss": "binary_crossentropy", "optimizer": f"Adam(learning_rate={AUTOENCODER_LEARNING_RATE})",
                 "metrics": experiment.metrics, "history": experiment.history, "parameters": experiment.parameters,
                 "input_shape": list(experiment.model.input_shape[1:]), "bottleneck_layer": BOTTLENECK,
                 "bottleneck_shape": list(experiment.model.get_layer(BOTTLENECK).output.shape[1:]),
                 "data": {"train_images": {"path": images.path, "md5": images.md5, "count": int(len(images.array))}},
                 "seed": settings["seed"]}
     return description
-
-
-def title(number, hyper):
-    """"Experiment n: " and the hyperparameters that differ from their defaults."""
-    changed = differences(HYPERPARAMETERS, hyper)
-    return f"Experiment {number}: " + (", ".join(changed) if changed else "the default hyperparameters")
 
 
 def main(argv=None):
@@ -158,35 +140,29 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(pixels), settings["val_split"], settings["seed"])
     train_images, val_images = pixels[train_idx], pixels[val_idx]
     del pixels
-    session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
+    session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False,
+                      summary_figures)
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
           f"outputs go to {session.output_dir}")
-    session.run(
-        lambda previous: cli.resolve(HYPERPARAMETERS, vars(args) if previous is None else {}, prompter,
-                                     dict(context, **settings), previous),
-        lambda number, hyper: train_experiment(number, hyper, settings, train_images, val_images),
-        lambda experiment: experiment_figures(session, experiment, val_images),
-        actions={"1": ("repeat with other hyperparameters", lambda: "repeat"),
-                 "2": ("plots and table of the experiments so far",
-                       lambda: session.summary(lambda: summary_figures(session))),
-                 "3": ("save a model", lambda: save(session, args, describe(images, settings))),
-                 "4": ("exit", session.exit)},
-        unattended=(lambda: finish_unattended(session, args, images, settings)) if args.no_input else None)
-    return 0
-
-
-def finish_unattended(session, args, images, settings):
-    session.summary(lambda: summary_figures(session))
-    if args.save:
-        session.save(session.experiments[-1], args.save, describe(images, settings), ask=False)
-    return 0
-
-
-def save(session, args, description):
-    chosen = session.pick("Experiment to save", session.experiments[-1])
-    session.save(chosen, args.save or os.path.join("models", "autoencoder.h5"), description)
+    save_path = args.save or os.path.join("models", "autoencoder.h5")
+    description = describe(images, settings)
+    hyper = None
+    while True:
+        hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
+        experiment = train_experiment(session.next_number(), hyper, settings, train_images, val_images)
+        if experiment:
+            session.add(experiment, experiment_figures(session, experiment, val_images))
+        if args.no_input:
+            return session.finish(args.save, description)
+        while (choice := session.choose(MENU)) != "repeat":
+            if choice == "plots":
+                session.summary()
+            elif choice == "save":
+                session.save_chosen(session.experiments[-1], save_path, description)
+            elif choice == "exit" and session.confirm_exit():
+                return 0
 
 
 if __name__ == "__main__":

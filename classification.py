@@ -23,8 +23,10 @@ from convae.session import Session
 
 
 ENCODER_DROPOUT = 0.25
+# Settings: flags only, fixed for the whole run.
 SETTINGS = data.settings(
     0.1, "share of the training images held out for validation (never the test set)")
+# Hyperparameters: those with a prompt are asked for before every experiment unless given as flags.
 HYPERPARAMETERS = [
     Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer",
           "Units in the fully connected layer", metavar="N"),
@@ -38,51 +40,32 @@ HYPERPARAMETERS = [
           metavar="R"),
     Param("encoder_dropout", real(0.0, 1.0), ENCODER_DROPOUT,
           "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; an encoder saved without "
-          "dropout has none)", "Dropout rate in the encoder, stage 2 (0 for none)", metavar="R"),
-    Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
-          "augmentation: random shifts in training, as a fraction of the image size (0: none)",
-          "Augmentation: random shift (fraction of the image)", metavar="F"),
-    Param("rotation", real(0.0, 180.0, hi_inclusive=True), 10.0,
-          "augmentation: random rotations in training, in degrees either way (0: none)",
-          "Augmentation: random rotation (degrees)", metavar="DEG"),
-    Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1,
-          "augmentation: random zoom in training, as a fraction (0: none)",
-          "Augmentation: random zoom (fraction)", metavar="F"),
-    Param("elastic", real(0.0, 10.0, hi_inclusive=True), 0.0,
-          "augmentation: random elastic distortion in training, pixels moved by up to PX along a smooth field "
-          "(0: none)", "Augmentation: elastic distortion (pixels, 0 for none)", metavar="PX"),
+          "dropout has none)", metavar="R", group=cli.TRAINING),
     Param("patience", integer(0, 10000), 0,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
-          "weights (0: off)", "Early stopping patience (epochs, 0 for off)", metavar="N"),
-    Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)",
-          "Learning rate of stage 1 (Adam)", metavar="LR"),
+          "weights (0: off; it cuts a cosine schedule short)", metavar="N", group=cli.TRAINING),
+    Param("learning_rate", real(1e-6, 1.0), 1e-3, "Adam's learning rate in stage 1 (the head)", metavar="LR",
+          group=cli.TRAINING),
     Param("fine_tune_learning_rate", real(1e-7, 1.0), 1e-3, "Adam's learning rate in stage 2 (the whole network)",
-          "Learning rate of stage 2 (Adam)", metavar="LR"),
+          metavar="LR", group=cli.TRAINING),
     Param("schedule", choice("cosine", "constant"), "cosine",
-          "learning rate over each stage: cosine decay to zero, or constant", "Learning-rate schedule (cosine or "
-          "constant)", metavar="{cosine,constant}"),
+          "learning rate over each stage: cosine decay to zero, or constant", metavar="{cosine,constant}",
+          group=cli.TRAINING),
     Param("batch_norm", choice("frozen", "trained"), "frozen",
           "the encoder's BatchNormalization in stage 2: frozen (the autoencoder's statistics) or trained "
-          "(batch statistics, moving averages updated)", "BatchNormalization in stage 2 (frozen or trained)",
-          metavar="{frozen,trained}"),
-    Param("label_smoothing", real(0.0, 1.0), 0.0,
-          "label smoothing: train towards 1-R on the true class and R spread over all classes (0: none)",
-          "Label smoothing (0 for none)", metavar="R"),
-    Param("weight_decay", real(0.0, 1.0), 0.0,
-          "weight decay: each step shrinks the kernels by R times the learning rate (AdamW, decoupled from the "
-          "gradient; biases and BatchNormalization left alone) (0: plain Adam)", "Weight decay (0 for none)",
-          metavar="R"),
-    Param("average_epochs", integer(0, 10000), 0,
-          "weight averaging: stage 2 ends with the mean of the weights after each of its last N epochs, unless "
-          "early stopping ends it (0 or 1: the last weights)", "Weight averaging: last epochs of stage 2 to average "
-          "(0 for none)", metavar="N"),
+          "(batch statistics, moving averages updated)", metavar="{frozen,trained}", group=cli.TRAINING),
+    Param("shift", real(0.0, 0.5, hi_inclusive=True), 0.1,
+          "random shifts, as a fraction of the image size (0: none)", metavar="F", group=cli.AUGMENTATION),
+    Param("rotation", real(0.0, 180.0, hi_inclusive=True), 10.0,
+          "random rotations, in degrees either way (0: none)", metavar="DEG", group=cli.AUGMENTATION),
+    Param("zoom", real(0.0, 0.5, hi_inclusive=True), 0.1,
+          "random zoom, as a fraction (0: none)", metavar="F", group=cli.AUGMENTATION),
 ]
 COLUMNS = [("experiment", "#"), ("fc_units", "units"), ("epochs", "epochs"), ("fine_tune_epochs", "fine-tune"),
            ("batch_size", "batch"), ("dropout", "dropout"), ("encoder_dropout", "enc_drop"),
-           ("shift", "shift"), ("rotation", "rotation"), ("zoom", "zoom"), ("elastic", "elastic"),
            ("patience", "patience"), ("learning_rate", "lr"), ("fine_tune_learning_rate", "ft_lr"),
-           ("schedule", "schedule"), ("batch_norm", "bn"), ("label_smoothing", "smoothing"),
-           ("weight_decay", "w_decay"), ("average_epochs", "averaged"), ("parameters", "parameters"), ("loss", "loss"),
+           ("schedule", "schedule"), ("batch_norm", "bn"), ("shift", "shift"), ("rotation", "rotation"),
+           ("zoom", "zoom"), ("parameters", "parameters"), ("loss", "loss"),
            ("accuracy", "accuracy"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc"),
            ("val_precision", "val_prec"), ("val_recall", "val_recall"), ("val_f1", "val_f1"),
            ("minutes", "minutes"), ("status", "status"), ("saved", "saved to")]
@@ -91,14 +74,16 @@ PATHS = [("-d", "train_images", "training images (idx, gzipped or not)"),
          ("-t", "test_images", "test images"),
          ("-tl", "test_labels", "test labels"),
          ("-model", "model", "the autoencoder (.h5) whose encoder the classifier reuses")]
+MENU = [("repeat", "repeat with other hyperparameters"), ("plots", "plots and tables of the experiments so far"),
+        ("classify", "classify the test set"), ("save", "save a classifier"), ("exit", "exit")]
 
 
 def parse_args(argv):
-    parser = cli.make_parser("classification.py", __doc__, PATHS, SETTINGS + HYPERPARAMETERS)
-    parser.add_argument("--output-dir", metavar="DIR", help="where plots, tables and test reports go "
-                        "(default: runs/classification-<date-time>)")
-    parser.add_argument("--save", metavar="PATH", help="where to save the classifier (default: models/classifier.h5; "
-                        "with --no-input it is saved only when this is given)")
+    options = [("--output-dir", "DIR", "where plots, tables and test reports go "
+                                       "(default: runs/classification-<date-time>)"),
+               ("--save", "PATH", "where to save the classifier (default: models/classifier.h5; with --no-input it "
+                                  "is saved only when this is given)")]
+    parser = cli.make_parser("classification.py", __doc__, PATHS, SETTINGS + HYPERPARAMETERS, options)
     return cli.parse_args(parser, argv)
 
 
@@ -150,7 +135,7 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     if hyper["encoder_dropout"] != ENCODER_DROPOUT and not classifier.dropout_layers(encoder):
         print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
-                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"], hyper["elastic"]))
+                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]))
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
@@ -271,44 +256,35 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
     train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
     del pixels
-    session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
+    session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True,
+                      summary_figures)
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
-    session.run(
-        lambda previous: cli.resolve(HYPERPARAMETERS, vars(args) if previous is None else {}, prompter,
-                                     dict(context, **settings), previous),
-        lambda number, hyper: train_experiment(number, hyper, settings, inputs, train, validation),
-        lambda experiment: experiment_figures(session, experiment),
-        actions={"1": ("repeat with other hyperparameters", lambda: "repeat"),
-                 "2": ("plots and tables of the experiments so far",
-                       lambda: session.summary(lambda: summary_figures(session))),
-                 "3": ("classify the test set", lambda: classify(session, inputs, settings)),
-                 "4": ("save a classifier", lambda: save(session, args, describe(inputs, settings))),
-                 "5": ("exit", session.exit)},
-        unattended=(lambda: finish_unattended(session, args, inputs, settings)) if args.no_input else None)
-    return 0
-
-
-def finish_unattended(session, args, inputs, settings):
-    session.summary(lambda: summary_figures(session))
-    classify_test_set(session, session.experiments[-1], inputs, settings)
-    if args.save:
-        session.save(session.experiments[-1], args.save, describe(inputs, settings), ask=False)
-    return 0
-
-
-def classify(session, inputs, settings):
-    print("\n" + session.table())
-    chosen = session.pick("Experiment whose model classifies the test set (default: best validation accuracy)",
-                          session.best() or session.experiments[-1])
-    classify_test_set(session, chosen, inputs, settings)
-
-
-def save(session, args, description):
-    chosen = session.pick("Experiment to save", session.best() or session.experiments[-1])
-    session.save(chosen, args.save or os.path.join("models", "classifier.h5"), description)
+    save_path = args.save or os.path.join("models", "classifier.h5")
+    description = describe(inputs, settings)
+    hyper = None
+    while True:
+        hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
+        experiment = train_experiment(session.next_number(), hyper, settings, inputs, train, validation)
+        if experiment:
+            session.add(experiment, experiment_figures(session, experiment))
+        if args.no_input:
+            return session.finish(args.save, description,
+                                  report=lambda last: classify_test_set(session, last, inputs, settings))
+        while (choice := session.choose(MENU)) != "repeat":
+            if choice == "plots":
+                session.summary()
+            elif choice == "classify":
+                print("\n" + session.table())
+                chosen = session.pick("Experiment whose model classifies the test set (default: best validation "
+                                      "accuracy)", session.best() or session.experiments[-1])
+                classify_test_set(session, chosen, inputs, settings)
+            elif choice == "save":
+                session.save_chosen(session.best() or session.experiments[-1], save_path, description)
+            elif choice == "exit" and session.confirm_exit():
+                return 0
 
 
 if __name__ == "__main__":

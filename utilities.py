@@ -1,21 +1,25 @@
-"""What autoencoder.py and classification.py share, in one importable place.
+"""The project's functions for use outside the two scripts: a notebook, a test, another program.
 
-    import utilities
-    images = utilities.read_idx_images("datasets/sample/train-images-idx3-ubyte.gz")  # (N, 28, 28) uint8
+    import utilities as u
+    images = u.read_idx_images("datasets/sample/train-images-idx3-ubyte.gz")  # (N, 28, 28) uint8
+    x = u.to_float(images)                                                     # (N, 28, 28, 1) in [0, 1]
+    model = u.build_autoencoder((28, 28), layers=3, kernel=[3] * 3, filters=[32, 64, 128], dropout=0.1)
+    u.compile_autoencoder(model)
+    model.fit(x, x, epochs=1, batch_size=64)
+    u.save_model(model, "models/mine.h5", {"note": "trained in a notebook"})  # + models/mine.json
+    encoder, note = u.extract_encoder(u.load_autoencoder("models/mine.h5"))
 
-The code lives in the `convae` package, one module per concern (idx files, flags and prompts,
-preprocessing, networks, plots, records); this module gathers the names that users and tests
-reach for. Importing it does not import TensorFlow.
+The code lives in the `convae` package, one module per concern; this module gathers what a user
+reaches for. Importing it does not import TensorFlow: the functions that need it import it when
+first called.
 """
-from convae.cli import ask_file, make_parser, normalize_argv, resolve
-from convae.data import (check_classes, check_pair, check_same_size, load_images, load_labels, split_indices,
-                         to_float)
-from convae.errors import EndOfInput, UserError
-from convae.idx import read_idx, read_idx_images, read_idx_labels, write_idx
-from convae.params import Param, integer, integer_list, real
-from convae.prompts import Prompter
+from convae.data import split_indices, to_float
+from convae.encoder import extract_encoder, load_autoencoder
+from convae.errors import UserError
+from convae.idx import read_idx_images, read_idx_labels, write_idx
+from convae.networks import build_autoencoder, build_classifier, compile_autoencoder, compile_classifier
+from convae.records import save_model
 
-__all__ = ["EndOfInput", "Param", "Prompter", "UserError", "ask_file", "check_classes", "check_pair",
-           "check_same_size", "integer", "integer_list", "load_images", "load_labels", "make_parser",
-           "normalize_argv", "read_idx", "read_idx_images", "read_idx_labels", "real", "resolve",
+__all__ = ["UserError", "build_autoencoder", "build_classifier", "compile_autoencoder", "compile_classifier",
+           "extract_encoder", "load_autoencoder", "read_idx_images", "read_idx_labels", "save_model",
            "split_indices", "to_float", "write_idx"]

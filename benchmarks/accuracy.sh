@@ -4,12 +4,12 @@
 # minutes taken.
 #
 # usage: bash benchmarks/accuracy.sh [OUTPUT_DIR]
-#   MNIST_DIR (default ../shared/datasets/mnist, or datasets/mnist after `python datasets/download.py`)
+#   MNIST_DIR (default datasets/mnist, where `python datasets/download.py` puts it)
 #   PYTHON    (default: .venv/bin/python where it exists, else python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MNIST=${MNIST_DIR:-../shared/datasets/mnist}
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || MNIST=datasets/mnist
+MNIST=${MNIST_DIR:-datasets/mnist}
+[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist  # a test machine's copy
 [ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 OUT=${1:-runs/accuracy-$(date +%Y%m%d-%H%M%S)}

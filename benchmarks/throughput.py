@@ -8,7 +8,7 @@ For each workload, in one process and in alternating repetitions, it times
   (c) the same network in plain Keras 3 layers,
 all fed by the same tf.data pipeline, and prints medians, the ratios a/b and a/c, and the share
 of the machine's fp32 matmul peak. Without --quick it also measures the peak memory of a real
-autoencoder.py run on the full MNIST in ../shared/datasets/mnist (skipped when absent).
+autoencoder.py run on the full MNIST in datasets/mnist (skipped when absent).
 """
 import argparse
 import os
@@ -22,15 +22,16 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from autoencoder import compile_autoencoder, default_filters  # noqa: E402
 from convae import classifier, training  # noqa: E402
 from convae.backend import keras, tensorflow  # noqa: E402
+from benchmarks.common import mnist_dir  # noqa: E402
 from convae.encoder import extract_encoder  # noqa: E402
-from convae.networks import build_autoencoder, build_classifier, default_pooling  # noqa: E402
+from convae.networks import (build_autoencoder, build_classifier, compile_autoencoder, compile_classifier,  # noqa: E402
+                             default_filters, default_pooling)
 
 ORIGINAL = {"layers": 2, "filters": [128, 256], "kernel": [3, 3], "dropout": 0.2, "batch_size": 64}
 DEFAULT = {"layers": 3, "filters": default_filters(3), "kernel": [3, 3, 3], "dropout": 0.1, "batch_size": 64}
-MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
+MNIST = mnist_dir()
 
 
 def plain_autoencoder(lib, cfg):
@@ -82,7 +83,7 @@ def project_classifier(cfg, units=128):
     encoder = classifier.fresh_encoder(encoder)
     model = build_classifier(encoder, 10, units, 0.5)
     classifier.unfreeze_encoder(encoder)
-    classifier.compile_classifier(model, 1e-4)
+    compile_classifier(model, 1e-4)
     return model
 
 

@@ -7,7 +7,7 @@ accuracies are not comparable. With the same seed, the stratified split of a sma
 subset of that of a larger one, so every model can be scored on the smallest one, which none of
 them trained on. Each model's JSON (beside its .h5) records the checksums of its training files,
 its seed and its split; the models must agree on the files and the seed, and -d and -dl (default:
-the full MNIST in ../shared/datasets/mnist) must be those files. The test set is not read.
+the full MNIST in datasets/mnist) must be those files. The test set is not read.
 
 Each model after the first is also compared with the first image by image: how many images only
 one of the two got wrong, and the exact McNemar p-value, the chance of a split at least that
@@ -23,12 +23,14 @@ from math import comb
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
 sys.path.insert(0, REPO)
 
 from convae import data  # noqa: E402
 from convae.backend import keras  # noqa: E402
 from convae.records import description_path  # noqa: E402
+from benchmarks.common import mnist_dir  # noqa: E402
+
+MNIST = mnist_dir()
 
 
 def description(path):

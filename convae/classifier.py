@@ -1,8 +1,7 @@
 """The classifier's two training stages: the head alone, then the whole network."""
-import numpy as np
-
 from convae import training
 from convae.backend import keras
+from convae.networks import compile_classifier
 
 
 def fresh_encoder(encoder, dropout=0.0):
@@ -63,70 +62,6 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def compile_classifier(model, learning_rate, decay_steps=None, label_smoothing=0.0, weight_decay=0.0):
-    """Compile (again: a change of `trainable` takes effect only at compile time).
-
-    With `decay_steps` the learning rate follows a cosine from `learning_rate` down to zero.
-    With `label_smoothing` e the target is 1 - e on the true class and e spread evenly over all
-    classes, so the network is not pushed towards ever more confident outputs.
-    With `weight_decay` w the optimizer is AdamW: after each step every kernel is multiplied by
-    1 - w * (the step's learning rate), apart from the gradient (Loshchilov and Hutter, 2019).
-    """
-    k = keras()
-    if decay_steps:
-        learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-    if label_smoothing:  # the labels are one-hot then (see targets): Keras's sparse loss has no smoothing
-        loss = k.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    else:
-        loss = "sparse_categorical_crossentropy"
-    if weight_decay:
-        optimizer = k.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    else:
-        optimizer = k.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-
-
-def targets(labels, classes, label_smoothing):
-    """What the loss compares the outputs with: class numbers, or one-hot rows for label smoothing."""
-    return np.eye(classes, dtype="float32")[labels] if label_smoothing else labels
-
-
-def weight_average(last):
-    """A callback that ends a fit with the mean of the weights after each of its last `last` epochs.
-
-    While the learning rate stays up, the weights wander around a minimum from epoch to epoch, and
-    their mean tends to lie nearer its centre than any one of them (stochastic weight averaging,
-    Izmailov et al., 2018); at the end of a cosine decay they hardly move, and their mean is close to
-    the last of them. All floating-point weights are averaged, so trained BatchNormalization moving
-    statistics are too. Where early stopping ended the fit, its restored best weights stand; where
-    Ctrl-C did, the last weights do (on_train_end is not called then).
-    """
-    class WeightAverage(keras().callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.sums, self.count = None, 0
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch < self.params["epochs"] - last:
-                return
-            values = [np.asarray(v.numpy(), np.float64) for v in self._averaged()]
-            self.sums = values if self.sums is None else [s + v for s, v in zip(self.sums, values)]
-            self.count += 1
-
-        def on_train_end(self, logs=None):
-            if self.count < 2 or self.model.stop_training:  # a fit that ran to its end: the last epochs were kept
-                return
-            for variable, total in zip(self._averaged(), self.sums):
-                variable.assign((total / self.count).astype(variable.dtype))
-            epochs = self.params["epochs"]
-            print(f"Weights averaged over epochs {epochs - self.count + 1} to {epochs}.")
-
-        def _averaged(self):
-            return [v for v in self.model.weights if "float" in str(v.dtype)]
-
-    return WeightAverage()
-
-
 def _stage_callbacks(patience, callbacks):
     if not patience:
         return list(callbacks)
@@ -137,16 +72,12 @@ def _stage_callbacks(patience, callbacks):
 
 def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0):
     """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
-    smoothing = hyper.get("label_smoothing", 0.0)
-    classes = model.output_shape[-1]
-    x, y = train[0], targets(train[1], classes, smoothing)
-    validation = (validation[0], targets(validation[1], classes, smoothing))
+    x, y = train
     steps = -(-len(x) // hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
-    weight_decay = hyper.get("weight_decay", 0.0)
-    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]), smoothing, weight_decay)
+    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]))
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
@@ -156,12 +87,10 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     if hyper["fine_tune_epochs"] == 0:
         return history, None, "complete (stage 1 only)"
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
-    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]), smoothing,
-                       weight_decay)
+    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]))
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
-    average = hyper.get("average_epochs", 0)
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
-                                     [*callbacks, weight_average(average)] if average > 1 else callbacks, seed + 1)
+                                     callbacks, seed + 1)
     for key, values in more.items():
         history.setdefault(key, []).extend(values)
     done = len(more.get("loss", []))

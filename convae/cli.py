@@ -37,24 +37,40 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def make_parser(prog, description, paths, params):
-    """An argparse parser with the data-path flags, one flag per Param, and the common options."""
+ASKED = "the assignment's hyperparameters (asked for before each experiment unless given here)"
+TRAINING = "network and training"
+AUGMENTATION = "augmentation (random, in training only)"
+RUN = "run settings"
+
+
+def make_parser(prog, description, paths, params, options=()):
+    """An argparse parser: the data paths, then one flag per Param in its group, then the run options.
+
+    `options` are extra run settings as (flag, metavar, help) triples.
+    """
     parser = _Parser(prog=prog, description=description, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     files = parser.add_argument_group("data files (asked for when missing)")
     for flag, dest, help_text in paths:
         files.add_argument(flag, dest=dest, metavar="PATH", help=help_text)
-    group = parser.add_argument_group("hyperparameters and settings")
+    groups = {}
+    for title in [ASKED, TRAINING, AUGMENTATION, RUN]:
+        if title == RUN or any((ASKED if p.prompt else p.group or RUN) == title for p in params):
+            groups[title] = parser.add_argument_group(title)
     for p in params:
         default = p.shown_default or ("depends on other values" if callable(p.default) else
                                       show(p.default) if p.default is not None else "none")
-        group.add_argument(p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
-                           help=f"{p.help} (default: {default})")
-    parser.add_argument("--no-input", action="store_true",
-                        help="never prompt: missing paths are an error, missing values take their defaults")
-    parser.add_argument("--no-show", action="store_true",
-                        help="never open plot windows, even where a display exists (PNG files are always written)")
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
+        groups[ASKED if p.prompt else p.group or RUN].add_argument(
+            p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
+            help=f"{p.help} (default: {default})")
+    run = groups[RUN]
+    for flag, metavar, help_text in options:
+        run.add_argument(flag, metavar=metavar, help=help_text)
+    run.add_argument("--no-input", action="store_true",
+                     help="never prompt: missing paths are an error, missing values take their defaults")
+    run.add_argument("--no-show", action="store_true",
+                     help="never open plot windows, even where a display exists (PNG files are always written)")
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
     return parser
 
 
@@ -76,23 +92,29 @@ def _argparse_type(param):
 def resolve(params, given, prompter, context, previous=None):
     """Return a dict with one value per Param.
 
-    Values given as flags are checked and used; the others are asked for (those with a prompt)
-    with the previous experiment's value, or else the default, in brackets. `context` holds
-    facts about the data (image size, number of images) that some checks need.
+    Values given as flags are checked and used, for every experiment of the run. The others are
+    asked for (those with a prompt) with the previous experiment's value, or else the default, in
+    brackets, and otherwise take the default. `context` holds facts about the data (image size,
+    number of images) that some checks need. On a repeat (`previous` given), a flag that no
+    longer fits the answers (--filters 4,8 after answering 1 layer) is asked for instead.
     """
     values = dict(context)
     for p in params:
+        label = p.prompt
         if given.get(p.name) is not None:
             try:
                 values[p.name] = p.resolve(given[p.name], values)
+                continue
             except ValueError as e:
-                raise UserError(f"{p.flag}: {e}") from None
-            continue
+                if previous is None or not prompter.enabled:
+                    raise UserError(f"{p.flag}: {e}") from None
+                print(f"  {p.flag} {show(given[p.name])} does not fit this experiment: {e}")
+                label = label or p.flag
         default = _fitting(p, (previous or {}).get(p.name), values)
         if default is None:
             default = _fitting(p, p.default_for(values), values)
-        if p.prompt and prompter.enabled:
-            values[p.name] = prompter.ask(p.prompt, lambda text, p=p: p.resolve(p.parse(text), values), default)
+        if label and prompter.enabled:
+            values[p.name] = prompter.ask(label, lambda text, p=p: p.resolve(p.parse(text), values), default)
         elif default is not None or p.default_for(values) is None:
             values[p.name] = default
         else:

@@ -11,8 +11,7 @@ rate and 1/(1-rate) scaling) and the weights, and only change how it is computed
 - FastDropout draws 16-bit random integers, two per 32-bit draw, instead of floats.
 
 RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into one
-affine transform (with, optionally, a smooth elastic distortion) and applied with one bilinear
-resampling, where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image
+affine transform and applied with one bilinear resampling, where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image
 three times (each resampling blurs the strokes a little more, so the network trains on softer
 digits than it is tested on) and take about 2.4 times as long (benchmarks/augmentation.py).
 
@@ -106,30 +105,18 @@ class FastDropout(_keras.layers.Dropout):
 
 
 class RandomAffine(_keras.layers.Layer):
-    """Random shift, rotation, zoom (and elastic distortion) of images in training, in one
-    resampling; identity in use.
+    """Random shift, rotation and zoom of images in training, in one resampling; identity in use.
 
     Per image: a shift of up to `shift` of the height and width either way, a rotation of up to
     `rotation` degrees either way, a zoom by a factor from 1 - `zoom` to 1 + `zoom`, all about the
     image centre, uniformly drawn; bilinear interpolation, zeros outside the image. The same
     ranges as Keras's RandomTranslation(shift, shift), RandomRotation(rotation / 360) and
     RandomZoom(zoom), which `standard_layers` puts in its place when a model is saved.
-
-    With `elastic` e > 0, each pixel is also taken from up to e pixels further away, along a
-    smooth random field: displacements drawn uniformly from -e to e on a coarse grid (for each
-    side, one point per ELASTIC_SPACING pixels, plus one: 5 by 5 points 5.6 pixels apart on 28x28
-    images) and interpolated bilinearly in between, so that a stroke bends rather than breaks (the
-    elastic distortions of Simard et al., 2003, with a coarse grid in place of a Gaussian blur).
-    Keras has no layer drawing the same distortion, so the saved stand-in leaves it out; in use
-    both are the identity.
     """
 
-    ELASTIC_SPACING = 7
-
-    def __init__(self, shift=0.0, rotation=0.0, zoom=0.0, seed=None, elastic=0.0, **kwargs):
+    def __init__(self, shift=0.0, rotation=0.0, zoom=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.shift, self.rotation, self.zoom, self.seed = float(shift), float(rotation), float(zoom), seed
-        self.elastic = float(elastic)
         self.seed_generator = _keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
@@ -143,28 +130,19 @@ class RandomAffine(_keras.layers.Layer):
         angle = uniform(self.rotation * math.pi / 180.0)
         scale = 1.0 + uniform(self.zoom)  # input pixels per output pixel: above 1 shrinks the digit
         dx, dy = uniform(self.shift) * width, uniform(self.shift) * height
-        if not self.elastic:
-            return affine_transform(inputs, angle, scale, dx, dy)
-        grid = [batch, -(-shape[1] // self.ELASTIC_SPACING) + 1, -(-shape[2] // self.ELASTIC_SPACING) + 1, 2]
-        coarse = _keras.random.uniform(grid, -self.elastic, self.elastic, seed=self.seed_generator)
-        field = _tf.image.resize(coarse, shape[1:3], method="bilinear")
-        return affine_transform(inputs, angle, scale, dx, dy, field)
+        return affine_transform(inputs, angle, scale, dx, dy)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "shift": self.shift, "rotation": self.rotation, "zoom": self.zoom,
-                "seed": self.seed, "elastic": self.elastic}
+                "seed": self.seed}
 
 
-def affine_transform(images, angle, scale, dx, dy, field=None):
+def affine_transform(images, angle, scale, dx, dy):
     """Rotate each image by `angle` radians and scale it by 1/`scale` about its centre, then shift
-    it by (`dx`, `dy`) pixels (right, down); bilinear interpolation, zeros outside. One value per image.
-
-    `field` (batch, height, width, 2), if given, adds to where each output pixel is taken from:
-    (x, y) offsets in input pixels, after the affine transform.
-    """
+    it by (`dx`, `dy`) pixels (right, down); bilinear interpolation, zeros outside. One value per image."""
     tf = _tf
     shape = tf.shape(images)
     cx, cy = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0, (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
@@ -173,41 +151,15 @@ def affine_transform(images, angle, scale, dx, dy, field=None):
     b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
     a2 = cx - a0 * (cx + dx) - a1 * (cy + dy)  # the input pixel at the centre lands at centre + (dx, dy)
     b2 = cy - b0 * (cx + dx) - b1 * (cy + dy)
-    if field is None:
-        zeros = tf.zeros_like(a0)
-        transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
-            interpolation="BILINEAR", fill_mode="CONSTANT")
-    ys, xs = tf.meshgrid(tf.range(shape[1], dtype=tf.float32), tf.range(shape[2], dtype=tf.float32), indexing="ij")
-    a0, a1, a2, b0, b1, b2 = (v[:, None, None] for v in (a0, a1, a2, b0, b1, b2))  # one per image
-    return bilinear_sample(images, a0 * xs + a1 * ys + a2 + field[..., 0], b0 * xs + b1 * ys + b2 + field[..., 1])
-
-
-def bilinear_sample(images, x, y):
-    """images (batch, height, width, channels) read at the points (`x`, `y`), each (batch, height,
-    width): bilinear interpolation between the four nearest pixels, zero for pixels outside."""
-    tf = _tf
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    flat = tf.reshape(images, [-1, shape[3]])
-    x0, y0 = tf.floor(x), tf.floor(y)
-    fx, fy = (x - x0)[..., None], (y - y0)[..., None]
-    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
-    base = tf.range(batch)[:, None, None] * height * width
-
-    def pixel(row, col):
-        inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
-        index = base + tf.clip_by_value(row, 0, height - 1) * width + tf.clip_by_value(col, 0, width - 1)
-        return tf.gather(flat, index) * tf.cast(inside, images.dtype)[..., None]
-    top = pixel(y0, x0) * (1.0 - fx) + pixel(y0, x0 + 1) * fx
-    bottom = pixel(y0 + 1, x0) * (1.0 - fx) + pixel(y0 + 1, x0 + 1) * fx
-    return top * (1.0 - fy) + bottom * fy
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
 def _stock_augmentation(config):
-    """RandomAffine's stock stand-in: Keras's own three layers, with the same ranges (no elastic
-    distortion: no Keras layer draws the same one, and in use it is the identity anyway)."""
+    """RandomAffine's stock stand-in: Keras's own three layers, with the same ranges."""
     layers_ = _keras.layers
     steps = []
     if config["shift"]:

@@ -1,8 +1,14 @@
-"""Model builders: uncompiled keras.Models made from hyperparameters alone."""
+"""Model builders (uncompiled keras.Models made from hyperparameters alone) and how each is compiled."""
 from convae.backend import keras
 
 BOTTLENECK = "bottleneck"  # the encoder's output layer; classification.py finds the encoder by it
 DEFAULT_POOLING_STEPS = 2  # by default the first two layers halve the image: 28 -> 14 -> 7
+AUTOENCODER_LEARNING_RATE = 1e-3
+
+
+def default_filters(layers):
+    """32, 64, then 128 for every deeper layer."""
+    return [min(32 * 2 ** i, 128) for i in range(layers)]
 
 
 def default_pooling(layers):
@@ -72,12 +78,17 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     return k.Model(inputs, x, name="autoencoder")
 
 
-def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0, 0.0)):
+def compile_autoencoder(model):
+    """Pixels are intensities in [0, 1], mostly near 0 or 1: binary cross-entropy on the sigmoid
+    output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge."""
+    model.compile(optimizer=keras().optimizers.Adam(AUTOENCODER_LEARNING_RATE), loss="binary_crossentropy")
+
+
+def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
     """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
 
-    `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction,
-    elastic distortion in pixels): random transforms of the input, applied in training only (see
-    RandomAffine).
+    `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction):
+    random transforms of the input, applied in training only (see RandomAffine).
 
     The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
@@ -97,11 +108,23 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0, 0
     return k.Model(inputs, outputs, name="classifier")
 
 
-def _augmentation(x, shift, rotation, zoom, elastic):
+def compile_classifier(model, learning_rate, decay_steps=None):
+    """Compile (again: a change of `trainable` takes effect only at compile time).
+
+    With `decay_steps` the learning rate follows a cosine from `learning_rate` down to zero.
+    """
+    k = keras()
+    if decay_steps:
+        learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    model.compile(optimizer=k.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def _augmentation(x, shift, rotation, zoom):
     from convae.layers import RandomAffine
-    if not (shift or rotation or zoom or elastic):
+    if not (shift or rotation or zoom):
         return x
-    return RandomAffine(shift, rotation, zoom, elastic=elastic, name="augmentation")(x)
+    return RandomAffine(shift, rotation, zoom, name="augmentation")(x)
 
 
 def _conv_block(x, filters, kernel, name):

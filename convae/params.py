@@ -14,10 +14,11 @@ class Param:
     parse: Callable[[str], Any]   # text -> value, ValueError on bad text
     default: Any                  # a value, or a function of the values resolved so far
     help: str
-    prompt: Optional[str] = None  # None: a flag only, never asked
+    prompt: Optional[str] = None  # asked before each experiment unless given as a flag; None: a flag only
     fit: Optional[Callable[[Any, dict], Any]] = None  # checks/expands against other values
     metavar: Optional[str] = None
     shown_default: Optional[str] = None  # how --help states the default, where the value alone would not say
+    group: Optional[str] = None  # the --help section of a flag-only value (asked ones go with the assignment's)
 
     @property
     def flag(self):

@@ -1,4 +1,4 @@
-"""The experiment loop's shared parts: the list of experiments, its table, choosing and saving."""
+"""What both scripts do between experiments: the list of experiments, its table, the menu, saving."""
 import os
 
 from convae import records
@@ -6,73 +6,94 @@ from convae.errors import UserError
 
 
 class Session:
-    """The experiments of one run of a script, kept in memory and in experiments.csv."""
+    """The experiments of one run of a script, kept in memory and in experiments.csv.
 
-    def __init__(self, prompter, output_dir, columns, best_metric, higher_is_better):
+    `summary_figures(session)` draws the figures across experiments and returns their paths
+    (None for a figure with nothing to show).
+    """
+
+    def __init__(self, prompter, output_dir, columns, best_metric, higher_is_better, summary_figures):
         self.prompter = prompter
         self.output_dir = output_dir
         self.columns = columns
         self.best_metric = best_metric
         self.higher_is_better = higher_is_better
+        self.summary_figures = summary_figures
         self.experiments = []
 
-    def run(self, next_hyper, train, figures, actions, unattended=None):
-        """Train experiment after experiment, each followed by its figures and the menu.
+    def next_number(self):
+        return len(self.experiments) + 1
 
-        `next_hyper(previous)` gives the hyperparameters (previous is None for the first);
-        `train(number, hyper)` returns an Experiment or None; with `unattended`, one experiment
-        is trained and `unattended()` finishes the run instead of the menu.
+    def add(self, experiment, figures):
+        """Keep a finished experiment: a row in experiments.csv, and its figures (already written)."""
+        self.experiments.append(experiment)
+        self.write_csv()
+        wrote(figures)
+
+    def choose(self, menu):
+        """Offer `menu` (a list of (name, description), "repeat" first) and return the chosen name.
+
+        Everything but "repeat" and "exit" needs a finished experiment.
         """
-        previous = None
-        while True:
-            previous = next_hyper(previous)
-            experiment = train(len(self.experiments) + 1, previous)
-            if experiment is not None:
-                self.add(experiment)
-                wrote(figures(experiment))
-            if unattended is not None:
-                if not self.experiments:
-                    raise UserError("training stopped before the first epoch finished; nothing to keep")
-                return unattended()
-            if self.menu(actions) == "exit":
-                return 0
-
-    def menu(self, actions):
-        """Offer `actions` (key -> (description, function)) until one returns "repeat" or "exit".
-
-        The first action is "repeat" and the last "exit"; the others need a finished experiment.
-        """
-        keys = list(actions)
+        options = {str(i): description for i, (_, description) in enumerate(menu, 1)}
+        names = {str(i): name for i, (name, _) in enumerate(menu, 1)}
         while True:
             print()
-            key = self.prompter.choose("Choose", {k: description for k, (description, _) in actions.items()})
-            if key not in (keys[0], keys[-1]) and not self.experiments:
-                print(f"No experiment finished yet: choose {keys[0]} to train one.")
-                continue
-            try:
-                outcome = actions[key][1]()
-            except UserError as e:
-                print(f"error: {e}")
-                continue
-            if outcome in ("repeat", "exit"):
-                return outcome
+            name = names[self.prompter.choose("Choose", options)]
+            if name in ("repeat", "exit") or self.experiments:
+                return name
+            print("No experiment finished yet: choose 1 to train one.")
 
-    def summary(self, figures):
-        """Print the table of experiments; write the summary figures and experiments.csv."""
+    def summary(self):
+        """Print the table of experiments; write the figures across them and experiments.csv."""
         print("\n" + self.table())
-        written = [path for path in figures() if path]
+        written = [path for path in self.summary_figures(self) if path]
         if not written:
             print("  nothing to compare yet: " + ("one experiment so far" if len(self.experiments) == 1 else
                                                    "the experiments share all their hyperparameters"))
-        wrote(written)
-        wrote([self.write_csv()])
+        wrote(written + [self.write_csv()])
 
-    def exit(self):
-        return "exit" if self.confirm_exit() else None
+    def finish(self, save_path, describe, report=None):
+        """The end of an unattended (--no-input) run: the summary, `report(last experiment)` if
+        given, then the last experiment saved at `save_path` if given."""
+        if not self.experiments:
+            raise UserError("training stopped before the first epoch finished; nothing to keep")
+        self.summary()
+        last = self.experiments[-1]
+        if report:
+            report(last)
+        if save_path:
+            self.save(last, save_path, describe, ask=False)
+        return 0
 
-    def add(self, experiment):
-        self.experiments.append(experiment)
+    def save_chosen(self, default, path, describe):
+        """The menu's "save": ask which experiment (Enter: `default`) and where, then save it."""
+        chosen = self.pick("Experiment to save", default)
+        self.save(chosen, path, describe)
+
+    def save(self, experiment, path, describe, ask=True):
+        """Save an experiment's model at `path` (asking for the path and before overwriting when `ask`).
+
+        Returns the path, or None when nothing was saved (the reason is printed).
+        """
+        if path == os.path.join("models", os.path.basename(path)):
+            os.makedirs("models", exist_ok=True)  # the default place, made when first needed
+        if ask:
+            path = self.prompter.ask("Save to", _h5_path, path)
+            if os.path.exists(path) and not self.prompter.confirm(f"{path} exists. Overwrite it?"):
+                print("Not saved.")
+                return None
+        try:
+            records.save_model(experiment.model, path, describe(experiment))
+        except UserError as e:
+            if not ask:
+                raise  # unattended: the run ends with the error
+            print(f"error: {e}")  # back to the menu, with every experiment kept
+            return None
+        experiment.saved_to = path
         self.write_csv()
+        print(f"Saved experiment {experiment.number} to {path} (description: {records.description_path(path)})")
+        return path
 
     def rows(self):
         return [dict(experiment=e.number, **e.hyper, parameters=e.parameters, **e.metrics,
@@ -105,21 +126,6 @@ class Session:
                 raise ValueError(f"expected an experiment number ({', '.join(numbers)}), got {text!r}")
             return text
         return numbers[self.prompter.ask(label, parse, str(default.number))]
-
-    def save(self, experiment, path, describe, ask=True):
-        """Save an experiment's model at `path` (asking for the path and before overwriting when `ask`)."""
-        if path == os.path.join("models", os.path.basename(path)):
-            os.makedirs("models", exist_ok=True)  # the default place, made when first needed
-        if ask:
-            path = self.prompter.ask("Save to", _h5_path, path)
-            if os.path.exists(path) and not self.prompter.confirm(f"{path} exists. Overwrite it?"):
-                print("Not saved.")
-                return None
-        records.save_model(experiment.model, path, describe(experiment))
-        experiment.saved_to = path
-        self.write_csv()
-        print(f"Saved experiment {experiment.number} to {path} (description: {records.description_path(path)})")
-        return path
 
     def unsaved(self):
         """Experiments worth warning about at exit: the last and the best, where not saved."""

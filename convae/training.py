@@ -1,6 +1,9 @@
 """Training loops that survive Ctrl-C, and the record of each experiment."""
+import contextlib
 import dataclasses
+import signal
 import sys
+import threading
 import time
 
 from convae.backend import keras, tensorflow
@@ -32,18 +35,58 @@ def count_parameters(model):
 def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0):
     """model.fit that returns (history, interrupted) and turns Ctrl-C into an early stop.
 
-    Ctrl-C raises KeyboardInterrupt in the middle of a batch; the weights are then those of the
-    last finished step and the history holds the epochs that finished.
+    Ctrl-C takes effect between two steps: the weights are then those of the last finished step
+    and the history holds the epochs that finished.
     """
     recorder = _recorder()
     verbose = 1 if sys.stdout.isatty() else 2
     try:
-        model.fit(batches(x, y, batch_size, seed), validation_data=batches(*validation, batch_size),
-                  epochs=epochs, verbose=verbose, callbacks=[recorder, *callbacks], shuffle=False)
+        with _ctrl_c_between_steps() as stop:
+            model.fit(batches(x, y, batch_size, seed), validation_data=batches(*validation, batch_size),
+                      epochs=epochs, verbose=verbose, callbacks=[stop, recorder, *callbacks], shuffle=False)
     except KeyboardInterrupt:
         print(f"\nTraining stopped by Ctrl-C after {len(recorder.epochs)} of {epochs} epochs.", flush=True)
         return recorder.history, True
     return recorder.history, False
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps():
+    """Yield a callback that raises KeyboardInterrupt after the step during which Ctrl-C was pressed.
+
+    A KeyboardInterrupt raised by Python's own handler lands wherever the main thread is, at
+    times inside TensorFlow's C++ code while its threads still run, and then crashed the process
+    now and then ("free(): invalid next size"), losing every experiment of the session. Here
+    Ctrl-C only sets a flag, and the exception is raised from Python between two steps. A second
+    Ctrl-C interrupts at once, for a step that never ends.
+    """
+    class Stop(keras().callbacks.Callback):
+        requested = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._check()
+
+        def on_test_batch_end(self, batch, logs=None):
+            self._check()
+
+        def _check(self):
+            if self.requested:
+                raise KeyboardInterrupt
+
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+
+    def request(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def batches(x, y, batch_size, seed=None):

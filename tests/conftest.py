@@ -17,12 +17,9 @@ FIXTURES = os.path.join(SHARED, "fixtures", "keras2")
 TINY_AE = ["--layers", "2", "--filters", "4,8", "--kernel", "3", "--pooling", "1,2", "--epochs", "1",
            "--batch-size", "32", "--dropout", "0.1", "--limit", "300"]
 TINY_CL = ["--fc-units", "16", "--epochs", "1", "--fine-tune-epochs", "1", "--batch-size", "32", "--dropout", "0.3",
-           "--encoder-dropout", "0.1", "--shift", "0.1", "--rotation", "10", "--zoom", "0.1", "--elastic", "1",
-           "--patience", "2",
+           "--encoder-dropout", "0.1", "--shift", "0.1", "--rotation", "10", "--zoom", "0.1", "--patience", "2",
            "--learning-rate", "1e-3", "--fine-tune-learning-rate", "5e-4", "--schedule", "cosine",
-           "--batch-norm", "frozen", "--label-smoothing", "0", "--weight-decay", "0.01",
-           "--average-epochs", "2",
-           "--limit", "300"]
+           "--batch-norm", "frozen", "--limit", "300"]
 
 sys.path.insert(0, REPO)
 

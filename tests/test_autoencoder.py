@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY_AE, TRAIN_IMAGES, run, script_env
+from conftest import TINY_AE, TRAIN_IMAGES, assert_clean_error, run, script_env
 
 
 @pytest.mark.parametrize("size", [(28, 28), (32, 32), (29, 29), (20, 20), (28, 21)])
@@ -101,20 +101,24 @@ def test_a_save_that_fails_half_way_keeps_the_earlier_file(tmp_path, monkeypatch
 def test_scripted_session_repeat_plots_save_exit(tmp_path):
     out, saved = tmp_path / "out", tmp_path / "ae.h5"
     answers = "\n".join([
+        "2", "", "",                     # 2 layers; kernel and dropout as offered (filters, epochs, batch: flags)
         "1",                             # repeat with other hyperparameters
-        "1", "", "", "", "", "", "0.2",  # 1 layer; kernel, filters, pooling, epochs, batch size as offered; dropout 0.2
+        "1", "", "", "0.2",              # 1 layer: --filters 4,8 no longer fits and is asked for; dropout 0.2
         "7",                             # not a menu choice: asked again
         "2",                             # plots and table
         "3", "", str(tmp_path / "no" / "such" / "dir" / "ae.h5"), str(saved),  # save: a missing folder first
         "4", "y",                        # exit although experiment 1 (the best?) is not saved
     ]) + "\n"
-    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, *TINY_AE, "--output-dir", str(out)], cwd=tmp_path,
+    flags = ["--filters", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "300"]
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, *flags, "--output-dir", str(out)], cwd=tmp_path,
                  stdin=answers)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     shown = result.stdout
-    assert "Convolutional layers in the encoder [2]: 1" in shown
-    assert "Filters per layer [32]:" in shown  # the previous 4,8 does not fit one layer
-    assert "Pool after layers [1]:" in shown  # nor does pooling after layers 1,2
+    assert "Convolutional layers in the encoder [2]: 1" in shown  # the previous answer is the default
+    assert "Epochs" not in shown and "Batch size" not in shown  # given as flags: never asked
+    assert "--filters 4,8 does not fit this experiment: expected one filter count per layer (1 values)" in shown
+    assert "Filters per layer [32]:" in shown
+    assert "Pool after" not in shown  # a flag only
     assert "expected one of 1, 2, 3, 4, got '7'" in shown
     assert "does not exist" in shown
     assert f"Saved experiment 2 to {saved}" in shown
@@ -122,9 +126,21 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
                  "after-experiment-2-loss-vs-hyperparameters.png"):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "experiments.csv")))
-    assert [r["layers"] for r in rows] == ["2", "1"] and rows[1]["dropout"] == "0.2000"
+    assert [r["layers"] for r in rows] == ["2", "1"] and [r["filters"] for r in rows] == ["4,8", "32"]
+    assert [r["epochs"] for r in rows] == ["1", "1"] and rows[1]["dropout"] == "0.2000"
     assert rows[1]["saved"] == str(saved)
     assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 1
+
+
+def test_the_prompts_ask_the_assignments_questions_only(tmp_path):
+    """Layers, kernel, filters, epochs, batch size and dropout; --epochs 1 leaves five."""
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--epochs", "1", "--limit", "300", "--output-dir",
+                                    str(tmp_path / "out")], cwd=tmp_path, stdin="\n" * 5)
+    asked = [line.split(" [")[0] for line in result.stdout.splitlines() if line.rstrip().endswith("]:")]
+    assert asked == ["Convolutional layers in the encoder", "Kernel size (one, or one per layer)", "Filters per layer",
+                     "Batch size", "Dropout rate"], result.stdout
+    assert "Experiment 1: loss" in result.stdout
+    assert_clean_error(result, "end of input")  # the answers end at the menu
 
 
 def test_inference_mode_is_the_network_that_trained(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import (REPO, TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
                       classification_args, run, script_env)
-from utilities import write_idx
+from convae.idx import write_idx
 
 
 @pytest.fixture(scope="module")

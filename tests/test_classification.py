@@ -121,92 +121,6 @@ def test_encoder_dropout_acts_in_stage_2_only():
     assert same()
 
 
-def weight_snapshots():
-    """A callback keeping a copy of the model's weights after every epoch, and that list."""
-    kept = []
-
-    class Keep(keras().callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            kept.append([w.copy() for w in self.model.get_weights()])
-    return Keep(), kept
-
-
-def same_weights(a, b):
-    return all(np.allclose(u, v, rtol=0, atol=1e-6) for u, v in zip(a, b))
-
-
-def test_stage_2_ends_with_the_mean_of_its_last_epochs(capsys):
-    from convae.classifier import train_two_stages
-    encoder, model = tiny_classifier()
-    rng = np.random.default_rng(0)
-    x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
-    keep, kept = weight_snapshots()
-    hyper = dict(LEARNING, epochs=2, fine_tune_epochs=0, batch_size=32, average_epochs=2)
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, callbacks=[keep])
-    assert len(kept) == 2 and same_weights(model.get_weights(), kept[-1]), "stage 1 was averaged"
-    kept.clear()
-    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=3, batch_size=32, average_epochs=2)
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper, callbacks=[keep])
-    assert len(kept) == 4  # stage 1's epoch, then stage 2's three
-    mean = [(a + b) / 2 for a, b in zip(kept[2], kept[3])]
-    assert same_weights(model.get_weights(), mean)
-    assert not same_weights(mean, kept[3]), "the last two epochs left the weights alike: nothing was tested"
-    assert "Weights averaged over epochs 2 to 3." in capsys.readouterr().out
-
-
-def test_weight_average_leaves_a_stopped_fit_alone():
-    from convae.classifier import weight_average
-    k = keras()
-    model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
-    model.compile(optimizer=k.optimizers.SGD(0.1), loss="mse")
-    x, y = np.random.default_rng(0).random((32, 3)), np.random.default_rng(1).random((32, 2))
-    keep, kept = weight_snapshots()
-    model.fit(x, y, epochs=4, verbose=0, callbacks=[keep, weight_average(3)])
-    assert same_weights(model.get_weights(), [sum(w) / 3 for w in zip(*kept[1:])])
-
-    class StopAfterThree(k.callbacks.Callback):  # as early stopping does
-        def on_epoch_end(self, epoch, logs=None):
-            self.model.stop_training = epoch == 2
-    kept.clear()
-    model.fit(x, y, epochs=4, verbose=0, callbacks=[keep, StopAfterThree(), weight_average(3)])
-    assert len(kept) == 3 and same_weights(model.get_weights(), kept[-1])
-
-
-def test_weight_decay_shrinks_the_kernels_apart_from_the_gradient():
-    from convae.classifier import compile_classifier
-    k = keras()
-    x, y = np.random.default_rng(0).random((8, 3), dtype=np.float32), np.arange(8) % 3
-
-    def one_step(decay):
-        k.utils.set_random_seed(0)
-        model = k.Sequential([k.Input((3,)), k.layers.Dense(3, activation="softmax")])
-        model.layers[0].bias.assign([0.1, -0.2, 0.3])
-        compile_classifier(model, 0.1, weight_decay=decay)
-        before = model.get_weights()
-        model.train_on_batch(x, y)
-        return before, model.get_weights()
-
-    (kernel, bias), (adam_kernel, adam_bias) = one_step(0.0)
-    (same_kernel, same_bias), (adamw_kernel, adamw_bias) = one_step(0.5)
-    assert np.array_equal(kernel, same_kernel) and np.array_equal(bias, same_bias)
-    assert not np.allclose(adam_kernel, kernel), "the step moved nothing: nothing was tested"
-    np.testing.assert_allclose(adamw_kernel, adam_kernel - 0.1 * 0.5 * kernel, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(adamw_bias, adam_bias, rtol=0, atol=1e-7)
-
-
-def test_label_smoothing_trains_on_one_hot_targets():
-    from convae.backend import keras
-    from convae.classifier import compile_classifier, targets
-    y = np.array([0, 2, 1])
-    assert targets(y, 3, 0.0) is y
-    assert targets(y, 3, 0.1).tolist() == np.eye(3)[y].tolist()
-    model = keras().Sequential([keras().Input((3,)), keras().layers.Dense(3, activation="softmax")])
-    compile_classifier(model, 1e-3, label_smoothing=0.1)
-    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.25, 0.5, 0.25]], np.float32)
-    expected = -((np.eye(3)[y] * 0.9 + 0.1 / 3) * np.log(p)).sum(axis=1).mean()  # 0.9 + 0.1/3 on the true class
-    assert float(model.loss(targets(y, 3, 0.1), p)) == pytest.approx(expected, rel=1e-5)
-
-
 def test_report_agrees_with_scikit_learn():
     from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
     from convae.metrics import evaluate
@@ -240,9 +154,7 @@ def test_unattended_run(tiny_autoencoder, tmp_path):
     assert (out / "experiment-1-curves.png").exists() and (out / "experiments.csv").exists()
     description = json.loads((tmp_path / "clf.json").read_text())
     assert description["test"]["accuracy"] == report["accuracy"] and description["classes"] == 10
-    assert description["hyperparameters"]["elastic"] == 1.0
-    assert description["hyperparameters"]["average_epochs"] == 2
-    assert description["hyperparameters"]["weight_decay"] == 0.01
+    assert description["hyperparameters"]["encoder_dropout"] == 0.1
 
 
 @needs(FIXTURES)
@@ -264,29 +176,42 @@ def test_weights_only_file_is_a_clean_error(tmp_path):
 def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_path):
     out, saved = tmp_path / "cl", tmp_path / "clf.h5"
     answers = "\n".join([
+        "16", "",                     # 16 units, dropout as offered (the other values are flags)
         "1",                          # repeat
-        "24", "", "", "", "", "", "", "", "", "", "", "", "",  # 24 units, the rest as before...
-        "constant", "", "0.1", "0",   # ...but a constant learning rate, label smoothing, no weight decay,
-        "3",                          # and weight averaging
+        "24", "0.5",                  # 24 units, dropout 0.5
         "2",                          # plots and tables
         "3", "1",                     # classify the test set with experiment 1
         "4", "2", str(saved),         # save experiment 2
         "5", "y",                     # exit (experiment 1 may be the best and is not saved)
     ]) + "\n"
-    result = run("classification.py", classification_args(tiny_autoencoder) + [*TINY_CL, "--output-dir", str(out)],
+    flags = [flag for flag in TINY_CL]
+    for name in ("--fc-units", "--dropout"):
+        i = flags.index(name)
+        del flags[i:i + 2]
+    result = run("classification.py", classification_args(tiny_autoencoder) + [*flags, "--output-dir", str(out)],
                  cwd=tmp_path, stdin=answers)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "Units in the fully connected layer [16]: 24" in result.stdout
+    assert "Dropout rate [0.3]: 0.5" in result.stdout
+    assert "Epochs" not in result.stdout and "Batch size" not in result.stdout
     assert "Test set, experiment 1 (1000 images)" in result.stdout
     assert "macro avg" in result.stdout and "Confusion matrix" in result.stdout
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
-    assert [r["schedule"] for r in rows] == ["cosine", "constant"]
-    assert [float(r["label_smoothing"]) for r in rows] == [0.0, 0.1]
-    assert [float(r["elastic"]) for r in rows] == [1.0, 1.0]
-    assert [r["average_epochs"] for r in rows] == ["2", "3"]
-    assert [float(r["weight_decay"]) for r in rows] == [0.01, 0.0]
+    assert [float(r["dropout"]) for r in rows] == [0.3, 0.5]
+    assert [float(r["fine_tune_learning_rate"]) for r in rows] == [5e-4, 5e-4]  # a flag holds for both
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / "test-experiment-1" / "test_report.json").exists()
     assert json.loads((tmp_path / "clf.json").read_text())["hyperparameters"]["fc_units"] == 24
+
+
+def test_the_prompts_ask_the_assignments_questions_only(tiny_autoencoder, tmp_path):
+    """Units, the two stages' epochs, batch size and dropout; with both epochs given, three."""
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--epochs", "1", "--fine-tune-epochs", "1", "--limit", "300", "--output-dir", str(tmp_path / "cl")],
+                 cwd=tmp_path, stdin="\n" * 3)
+    asked = [line.split(" [")[0] for line in result.stdout.splitlines() if line.rstrip().endswith("]:")]
+    assert asked == ["Units in the fully connected layer", "Batch size", "Dropout rate"], result.stdout
+    assert "Experiment 1: validation accuracy" in result.stdout
+    assert_clean_error(result, "end of input")

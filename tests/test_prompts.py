@@ -4,7 +4,10 @@ import io
 import pytest
 
 from conftest import TRAIN_IMAGES, assert_clean_error, run
-from utilities import EndOfInput, Param, Prompter, UserError, integer, integer_list, normalize_argv, resolve
+from convae.cli import normalize_argv, resolve
+from convae.errors import EndOfInput, UserError
+from convae.params import Param, integer, integer_list
+from convae.prompts import Prompter
 
 
 def prompter(answers):

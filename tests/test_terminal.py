@@ -36,26 +36,23 @@ def screen(cwd):
 
 
 def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_path):
-    child = spawn("autoencoder.py", ["--limit", "600", "--output-dir", "out"], tmp_path)
+    child = spawn("autoencoder.py", ["--limit", "600", "--dropout", "0", "--output-dir", "out"], tmp_path)
     answer(child, "Training images (idx file): ", str(tmp_path / "typo.gz"))
     child.expect_exact("typo.gz: no such file")
     answer(child, "Training images (idx file): ", TRAIN_IMAGES)
     answer(child, "Convolutional layers in the encoder [3]: ", "2")
     answer(child, "Kernel size (one, or one per layer) [3]: ", "")
+    answer(child, "Filters per layer [32,64]: ", "4,8,16")
+    child.expect_exact("expected one filter count per layer (2 values) or a single value, got 3")
     answer(child, "Filters per layer [32,64]: ", "4,8")
-    answer(child, "Pool after layers [1,2]: ", "3")
-    child.expect_exact("expected layer numbers from 1 to 2 (the encoder has 2 layers), got 3")
-    answer(child, "Pool after layers [1,2]: ", "")
     answer(child, "Epochs [10]: ", "1")
     answer(child, "Batch size [64]: ", "10000")
     child.expect_exact("expected at most 480, the number of training images after the validation split")
     answer(child, "Batch size [64]: ", "32")
-    answer(child, "Dropout rate [0.1]: ", "")
     child.expect_exact("Experiment 1: loss")
     answer(child, "Choose: ", "1")
     for prompt, text in (("layers in the encoder [2]: ", ""), ("one per layer) [3]: ", ""), ("[4,8]: ", ""),
-                         ("[1,2]: ", ""), ("Epochs [1]: ", "200"), ("Batch size [32]: ", ""),
-                         ("Dropout rate [0.1]: ", "")):
+                         ("Epochs [1]: ", "200"), ("Batch size [32]: ", "")):  # --dropout 0: not asked again
         answer(child, prompt, text)
     child.expect_exact("Epoch 2/200")
     child.sendintr()
@@ -70,6 +67,7 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     shown = screen(tmp_path)
     assert child.exitstatus == 1
     assert "error: end of input while waiting for an answer" in shown
+    assert "Dropout rate" not in shown and "Pool after" not in shown
     assert not NOISE.search(shown), NOISE.search(shown)
     rows = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
     assert len(rows) == 3 and "stopped at epoch" in rows[2]
@@ -85,9 +83,9 @@ def test_ctrl_c_at_a_prompt_exits_130(tmp_path):
     assert "interrupted" in screen(tmp_path) and "Traceback" not in screen(tmp_path)
 
 
-@pytest.mark.parametrize("stage", ["stage 1"])
-def test_classification_session(tmp_path, stage, tiny_autoencoder):
-    child = spawn("classification.py", ["--limit", "600", "--output-dir", "out"], tmp_path)
+@pytest.mark.parametrize("stage", [1, 2])
+def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_autoencoder):
+    child = spawn("classification.py", ["--limit", "600", "--batch-size", "32", "--output-dir", "out"], tmp_path)
     answer(child, "Training images (idx file): ", TRAIN_IMAGES)
     answer(child, "Training labels (idx file): ", TEST_LABELS)
     child.expect_exact("1000 labels for the 4000 images")
@@ -97,21 +95,22 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     answer(child, "Autoencoder (.h5 file): ", tiny_autoencoder)
     child.expect_exact("encoder: 9 layers, output 7x7x8")
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
-                         ("(whole network) [10]: ", "1"), ("Batch size [64]: ", "32"), ("Dropout rate [0.3]: ", ""),
-                         ("in the encoder, stage 2 (0 for none) [0.25]: ", ""),
-                         ("shift (fraction of the image) [0.1]: ", "0"), ("(degrees) [10]: ", "0"),
-                         ("zoom (fraction) [0.1]: ", ""), ("elastic distortion (pixels, 0 for none) [0]: ", "1.5"),
-                         ("(epochs, 0 for off) [0]: ", ""),
-                         ("Learning rate of stage 1 (Adam) [0.001]: ", "2"),
-                         ("Learning rate of stage 1 (Adam) [0.001]: ", ""),
-                         ("Learning rate of stage 2 (Adam) [0.001]: ", ""), ("(cosine or constant) [cosine]: ", ""),
-                         ("(frozen or trained) [frozen]: ", ""), ("Label smoothing (0 for none) [0]: ", ""),
-                         ("Weight decay (0 for none) [0]: ", "0.001"),
-                         ("last epochs of stage 2 to average (0 for none) [0]: ", "")):
+                         ("(whole network) [10]: ", "x"), ("(whole network) [10]: ", "1"),
+                         ("Dropout rate [0.3]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Stage 2: the whole network, 1 epoch")
     answer(child, "Choose: ", "3")
     child.expect_exact("Test set, experiment 1 (1000 images): accuracy")
+    answer(child, "Choose: ", "1")  # repeat, with 200 epochs in the stage to interrupt
+    for prompt, text in (("fully connected layer [16]: ", ""), ("(head only) [1]: ", "200" if stage == 1 else ""),
+                         ("(whole network) [1]: ", "200" if stage == 2 else ""), ("Dropout rate [0.3]: ", "")):
+        answer(child, prompt, text)
+    if stage == 2:
+        child.expect_exact("Stage 2: the whole network, 200 epochs")
+    child.expect_exact("Epoch 2/200")
+    child.sendintr()
+    child.expect_exact("Training stopped by Ctrl-C after")
+    child.expect_exact(f"(stopped in stage {stage} at epoch")
     answer(child, "Choose: ", "5")
     answer(child, "not saved. Exit anyway? (y/n) [n]: ", "y")
     child.expect(pexpect.EOF)
@@ -119,4 +118,7 @@ def test_classification_session(tmp_path, stage, tiny_autoencoder):
     assert child.exitstatus == 0
     shown = screen(tmp_path)
     assert not NOISE.search(shown), NOISE.search(shown)
+    assert "Batch size" not in shown  # given as a flag
     assert (tmp_path / "out" / "test-experiment-1" / "test_report.json").exists()
+    rows = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
+    assert len(rows) == 3 and f"stopped in stage {stage} at epoch" in rows[2]
