@@ -8,7 +8,7 @@ import sys
 
 from convae import cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
-from convae.networks import (AUTOENCODER_LEARNING_RATE, BOTTLENECK, build_autoencoder, check_image_size,
+from convae.networks import (BOTTLENECK, build_autoencoder, check_image_size,
                              check_pooling, compile_autoencoder, default_filters, default_pooling)
 from convae.params import Param, differences, integer, integer_list, per_layer, real
 from convae.prompts import Prompter
@@ -119,7 +119,7 @@ def describe(images, settings):
     def description(experiment):
         return {"model": "convolutional autoencoder", "experiment": experiment.number,
                 "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
-                "loss": "binary_crossentropy", "optimizer": f"Adam(learning_rate={AUTOENCODER_LEARNING_RATE})",
+                "loss": "binary_crossentropy", "optimizer": training.describe_optimizer(experiment.model.optimizer),
                 "metrics": experiment.metrics, "history": experiment.history, "parameters": experiment.parameters,
                 "input_shape": list(experiment.model.input_shape[1:]), "bottleneck_layer": BOTTLENECK,
                 "bottleneck_shape": list(experiment.model.get_layer(BOTTLENECK).output.shape[1:]),

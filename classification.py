@@ -22,7 +22,6 @@ from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
-ENCODER_DROPOUT = 0.25
 # Settings: flags only, fixed for the whole run.
 SETTINGS = data.settings(
     0.1, "share of the training images held out for validation (never the test set)")
@@ -38,9 +37,9 @@ HYPERPARAMETERS = [
           metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.3, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
-    Param("encoder_dropout", real(0.0, 1.0), ENCODER_DROPOUT,
-          "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; an encoder saved without "
-          "dropout has none)", metavar="R", group=cli.TRAINING),
+    Param("encoder_dropout", real(0.0, 1.0), 0.0,
+          "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; the recipe uses 0.25 with this "
+          "project's encoders; an encoder saved without dropout has none)", metavar="R", group=cli.TRAINING),
     Param("patience", integer(0, 10000), 0,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
           "weights (0: off; it cuts a cosine schedule short)", metavar="N", group=cli.TRAINING),
@@ -132,14 +131,15 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     """Build the classifier on a fresh copy of the encoder and train it in two stages."""
     seed_everything(settings["seed"])
     encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
-    if hyper["encoder_dropout"] != ENCODER_DROPOUT and not classifier.dropout_layers(encoder):
-        print("Note: this encoder has no Dropout layers, so --encoder-dropout changes nothing.")
+    if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
+        print(f"Note: this encoder has no Dropout layers for --encoder-dropout {hyper['encoder_dropout']:g} to act on.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
-                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]))
+                             augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]),
+                             features=classifier.feature_statistics(encoder, train[0]))
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
     elapsed = training.timer()
-    history, stage2_start, status = classifier.train_two_stages(
+    history, stage2_start, status, optimizers = classifier.train_two_stages(
         model, encoder, train, validation, hyper, seed=settings["seed"])
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
@@ -153,7 +153,7 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
     print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
           f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {elapsed() / 60:.1f} min)")
     return training.Experiment(number, dict(hyper), model, history, elapsed(), status, figures,
-                               extra={"stage2_start": stage2_start})
+                               extra={"stage2_start": stage2_start, "optimizers": optimizers})
 
 
 def experiment_figures(session, experiment):
@@ -229,12 +229,15 @@ def _feature_map(model, x):
     return PCA(n_components=2, random_state=0).fit_transform(features)
 
 
-def describe(inputs, settings):
+def describe(inputs, settings, split):
+    """A function giving the JSON description of an experiment's saved model; `split` holds the
+    training and validation images per class."""
     def description(experiment):
         return {"model": "classifier on the encoder of an autoencoder", "experiment": experiment.number,
                 "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
                 "validation": experiment.metrics, "test": experiment.extra.get("test"),
                 "history": experiment.history, "stage2_first_epoch": experiment.extra.get("stage2_start"),
+                "optimizers": experiment.extra.get("optimizers"), "split": split,
                 "parameters": experiment.parameters, "classes": inputs.classes,
                 "autoencoder": inputs.autoencoder_path, "encoder": inputs.encoder_note,
                 "input_shape": list(experiment.model.input_shape[1:]), "data": inputs.record(),
@@ -263,7 +266,9 @@ def main(argv=None):
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "classifier.h5")
-    description = describe(inputs, settings)
+    split = {"train": data.class_counts(train[1], inputs.classes),
+             "validation": data.class_counts(validation[1], inputs.classes)}
+    description = describe(inputs, settings, split)
     hyper = None
     while True:
         hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)

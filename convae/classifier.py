@@ -1,4 +1,6 @@
 """The classifier's two training stages: the head alone, then the whole network."""
+import numpy as np
+
 from convae import training
 from convae.backend import keras
 from convae.networks import compile_classifier
@@ -25,6 +27,21 @@ def fresh_encoder(encoder, dropout=0.0):
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy_weights(encoder, copy)
     return copy
+
+
+def feature_statistics(encoder, images, chunk=4096):
+    """The mean and variance of each of the encoder's outputs over `images`, in inference mode
+    (a chunk at a time, so that the features of the whole data set are never held at once)."""
+    total = squares = 0.0
+    for start in range(0, len(images), chunk):
+        features = encoder.predict(images[start:start + chunk], batch_size=256, verbose=0)
+        features = features.reshape(len(features), -1).astype(np.float64)
+        total, squares = total + features.sum(axis=0), squares + (features ** 2).sum(axis=0)
+    mean = total / len(images)
+    variance = np.maximum(squares / len(images) - mean ** 2, 0.0)
+    # A feature constant over the training images (a ReLU that never fires) would be divided by
+    # about zero once stage 2 moves it: floor each variance at 1% of the mean variance.
+    return mean.astype(np.float32), np.maximum(variance, 0.01 * variance.mean()).astype(np.float32)
 
 
 def dropout_layers(encoder):
@@ -71,23 +88,28 @@ def _stage_callbacks(patience, callbacks):
 
 
 def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0):
-    """Train the head with the encoder frozen, then everything; return (history, stage-2 start, status)."""
+    """Train the head with the encoder frozen, then everything.
+
+    Returns (history, the first epoch of stage 2 or None, status, {stage: the compiled optimizer}).
+    """
     x, y = train
     steps = -(-len(x) // hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
     freeze_encoder(encoder)
     compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]))
+    optimizers = {"stage 1": training.describe_optimizer(model.optimizer)}
     print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
     history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
                                         seed)
     stage2_start = len(history.get("loss", [])) + 1
     if interrupted:
-        return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}"
+        return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}", optimizers
     if hyper["fine_tune_epochs"] == 0:
-        return history, None, "complete (stage 1 only)"
+        return history, None, "complete (stage 1 only)", optimizers
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
     compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]))
+    optimizers["stage 2"] = training.describe_optimizer(model.optimizer)
     print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
     more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
                                      callbacks, seed + 1)
@@ -95,7 +117,7 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
         history.setdefault(key, []).extend(values)
     done = len(more.get("loss", []))
     status = f"stopped in stage 2 at epoch {done} of {hyper['fine_tune_epochs']}" if interrupted else "complete"
-    return history, stage2_start, status
+    return history, stage2_start, status, optimizers
 
 
 def _epochs(n):

@@ -82,6 +82,11 @@ def split_indices(count, val_split, seed, labels=None):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def class_counts(labels, classes):
+    """How many of `labels` fall in each class, as a list."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=classes).tolist()
+
+
 def validation_size(count, val_split):
     """How many of `count` images the split puts into validation."""
     return max(1, int(round(count * val_split)))

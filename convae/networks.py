@@ -84,11 +84,18 @@ def compile_autoencoder(model):
     model.compile(optimizer=keras().optimizers.Adam(AUTOENCODER_LEARNING_RATE), loss="binary_crossentropy")
 
 
-def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
-    """The encoder under Flatten -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
+def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0), features=None):
+    """The encoder under Flatten -> standardisation -> Dense(units, ReLU) -> Dropout -> Dense(classes, softmax).
 
     `augment` is (shift as a fraction of the image, rotation in degrees, zoom as a fraction):
     random transforms of the input, applied in training only (see RandomAffine).
+
+    `features` is the (mean, variance) of each of the encoder's outputs over the training images
+    (see classifier.feature_statistics); the standardisation layer (Keras's Normalization) maps
+    them to mean 0 and variance 1, and keeps those statistics fixed. Encoders from other programs
+    can give features that differ far more by a common offset than from image to image (a Keras 2
+    encoder ending in a ReLU: mean 1.0, standard deviation 0.13 across images); on those the head
+    stayed at chance for six epochs of stage 1, and standardised it reached 84% in two.
 
     The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
@@ -100,6 +107,12 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0)):
     inputs = k.Input(encoder.input_shape[1:], name="image")
     x = _augmentation(inputs, *augment)
     x = k.layers.Flatten(name="flatten")(encoder(x))
+    standardize = k.layers.Normalization(name="standardize")
+    x = standardize(x)
+    if features is not None:
+        standardize.adapt_mean.assign(features[0])
+        standardize.adapt_variance.assign(features[1])
+        standardize.finalize_state()
     x = k.layers.Dense(units, use_bias=False, name="fc")(x)
     x = k.layers.LayerNormalization(name="fc_norm")(x)
     x = k.layers.Activation("relu", name="fc_relu")(x)

@@ -26,6 +26,17 @@ class Experiment:
         return count_parameters(self.model)
 
 
+def describe_optimizer(optimizer):
+    """The compiled optimizer as the JSON records it: its class and learning rate (or schedule)."""
+    rate = optimizer.get_config()["learning_rate"]
+    if not isinstance(rate, dict):
+        rate = float(f"{float(rate):.7g}")  # a float32 variable: 0.001 rather than 0.0010000000474974513
+    else:  # a schedule
+        rate = {"schedule": rate["class_name"], "initial_learning_rate": rate["config"]["initial_learning_rate"],
+                "decay_steps": rate["config"]["decay_steps"]}
+    return {"optimizer": type(optimizer).__name__, "learning_rate": rate}
+
+
 def count_parameters(model):
     """model.count_params() as the saved model has it (without our BatchNormalization's update counts)."""
     from convae.layers import count_parameters as count

@@ -1,0 +1,119 @@
+"""The scripts learn, and every setting takes effect where it should: on runs big enough to learn
+(1,000 sample images, a few epochs, no augmentation: about 12 s each)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs, run
+
+LEARN_AE = ["--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "3", "--batch-size", "32",
+            "--dropout", "0"]
+LEARN_CL = ["--limit", "1000", "--epochs", "2", "--fine-tune-epochs", "1", "--batch-size", "32", "--shift", "0",
+            "--rotation", "0", "--zoom", "0", "--learning-rate", "2e-3", "--fine-tune-learning-rate", "5e-4"]
+
+
+@pytest.fixture(scope="module")
+def learned_autoencoder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learned")
+    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", *LEARN_AE, "--save", str(folder / "ae.h5"),
+                                    "--output-dir", str(folder / "out")], cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder / "ae.h5"
+
+
+def test_the_autoencoder_learns(learned_autoencoder):
+    description = json.loads(learned_autoencoder.with_suffix(".json").read_text())
+    loss = description["history"]["loss"]
+    assert loss[-1] < 0.7 * loss[0], loss
+    assert description["metrics"]["val_loss"] < 0.75 * description["history"]["val_loss"][0]
+    assert description["optimizer"] == {"optimizer": "Adam", "learning_rate": 0.001}
+
+
+def classify(model, tmp_path, *extra):
+    out = tmp_path / "cl"
+    result = run("classification.py", classification_args(str(model)) +
+                 ["--no-input", *LEARN_CL, *extra, "--output-dir", str(out), "--save", str(tmp_path / "cl.h5")],
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "test-experiment-1" / "test_report.json").read_text())
+    return report, json.loads((tmp_path / "cl.json").read_text())
+
+
+def assert_learnt(report):
+    """Far above chance (10%), and not one class for everything."""
+    predicted = np.array(report["confusion_matrix"]).sum(axis=0)
+    assert report["accuracy"] > 0.5, report["accuracy"]
+    assert (predicted > 0).sum() >= 8, predicted
+
+
+def test_the_classifier_learns_with_each_stage_compiled_as_asked(learned_autoencoder, tmp_path):
+    report, description = classify(learned_autoencoder, tmp_path)
+    assert_learnt(report)
+    steps = -(-900 // 32)  # 1,000 images less the 100 held out, in batches of 32
+    assert description["optimizers"] == {
+        "stage 1": {"optimizer": "Adam", "learning_rate": {"schedule": "CosineDecay", "initial_learning_rate": 2e-3,
+                                                           "decay_steps": 2 * steps}},
+        "stage 2": {"optimizer": "Adam", "learning_rate": {"schedule": "CosineDecay", "initial_learning_rate": 5e-4,
+                                                           "decay_steps": steps}}}
+
+
+def test_the_split_is_stratified(learned_autoencoder, tmp_path):
+    _, description = classify(learned_autoencoder, tmp_path, "--fine-tune-epochs", "0", "--schedule", "constant")
+    from convae.idx import read_idx_labels
+    labels = read_idx_labels(TRAIN_LABELS)[:1000]
+    per_class = np.bincount(labels, minlength=10)
+    assert description["split"]["validation"] == [int(round(n * 0.1)) for n in per_class]
+    assert np.array_equal(np.add(description["split"]["train"], description["split"]["validation"]), per_class)
+    assert description["optimizers"] == {"stage 1": {"optimizer": "Adam", "learning_rate": 2e-3}}
+
+
+@needs(FIXTURES)
+@pytest.mark.parametrize("name", ["autoencoder_bn_small.h5", "autoencoder_dropout.h5"])
+def test_keras2_encoders_learn(name, tmp_path):
+    report, _ = classify(os.path.join(FIXTURES, name), tmp_path)
+    assert_learnt(report)
+
+
+def test_the_same_seed_repeats_an_experiment_exactly(tiny_autoencoder, tmp_path):
+    histories = []
+    for run_number in (1, 2):
+        folder = tmp_path / str(run_number)
+        folder.mkdir()
+        result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", *TINY_AE, "--seed", "5",
+                                        "--save", str(folder / "ae.h5"), "--output-dir", str(folder / "out")],
+                     cwd=folder)
+        assert result.returncode == 0, result.stderr
+        result = run("classification.py", classification_args(tiny_autoencoder) +
+                     ["--no-input", *TINY_CL, "--seed", "5", "--save", str(folder / "cl.h5"),
+                      "--output-dir", str(folder / "cl")], cwd=folder)
+        assert result.returncode == 0, result.stderr
+        histories.append([json.loads((folder / name).read_text())["history"] for name in ("ae.json", "cl.json")])
+    assert histories[0] == histories[1]
+    assert len(histories[0][1]["val_loss"]) == 2  # stage 1 and stage 2, each one epoch
+
+
+def test_early_stopping_restores_the_best_weights():
+    from convae.backend import keras
+    from convae.classifier import train_two_stages
+    from test_classification import tiny_classifier
+    k = keras()
+    encoder, model = tiny_classifier()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((128, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 128)
+    kept = []
+
+    class Keep(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            kept.append((logs["val_loss"], [w.copy() for w in self.model.get_weights()]))
+    hyper = {"epochs": 12, "fine_tune_epochs": 0, "batch_size": 32, "learning_rate": 3e-2, "schedule": "constant",
+             "fine_tune_learning_rate": 1e-3, "patience": 2}
+    # random labels, and other random labels to validate on: the validation loss soon gets worse
+    history, _, _, _ = train_two_stages(model, encoder, (x, y), (x[:64], rng.integers(0, 10, 64)), hyper,
+                                        callbacks=[Keep()])
+    losses = [loss for loss, _ in kept]
+    best = int(np.argmin(losses))
+    assert len(kept) < 12 and best == len(kept) - 3, losses  # stopped two epochs after the best
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), kept[best][1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(kept[best][1], kept[-1][1]))
