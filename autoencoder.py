@@ -66,8 +66,8 @@ MENU = [("repeat", "repeat with other hyperparameters"), ("plots", "plots and ta
 def parse_args(argv):
     paths = [("-d", "train_images", "training images (idx, gzipped or not)")]
     options = [("--output-dir", "DIR", "where plots and experiments.csv go (default: runs/autoencoder-<date-time>)"),
-               ("--save", "PATH", "where to save the model (default: models/autoencoder.h5; with --no-input the "
-                                  "model is saved only when this is given)")]
+               ("--save", "PATH", "where to save the model, .h5 or .keras (default: models/autoencoder.h5; with "
+                                  "--no-input it is saved only when this is given)")]
     parser = cli.make_parser("autoencoder.py", __doc__, paths, SETTINGS + HYPERPARAMETERS, options)
     return cli.parse_args(parser, argv)
 

@@ -72,7 +72,7 @@ PATHS = [("-d", "train_images", "training images (idx, gzipped or not)"),
          ("-dl", "train_labels", "training labels"),
          ("-t", "test_images", "test images"),
          ("-tl", "test_labels", "test labels"),
-         ("-model", "model", "the autoencoder (.h5) whose encoder the classifier reuses")]
+         ("-model", "model", "the autoencoder (.h5 or .keras) whose encoder the classifier reuses")]
 MENU = [("repeat", "repeat with other hyperparameters"), ("plots", "plots and tables of the experiments so far"),
         ("classify", "classify the test set"), ("save", "save a classifier"), ("exit", "exit")]
 
@@ -80,8 +80,8 @@ MENU = [("repeat", "repeat with other hyperparameters"), ("plots", "plots and ta
 def parse_args(argv):
     options = [("--output-dir", "DIR", "where plots, tables and test reports go "
                                        "(default: runs/classification-<date-time>)"),
-               ("--save", "PATH", "where to save the classifier (default: models/classifier.h5; with --no-input it "
-                                  "is saved only when this is given)")]
+               ("--save", "PATH", "where to save the classifier, .h5 or .keras (default: models/classifier.h5; with "
+                                  "--no-input it is saved only when this is given)")]
     parser = cli.make_parser("classification.py", __doc__, PATHS, SETTINGS + HYPERPARAMETERS, options)
     return cli.parse_args(parser, argv)
 
@@ -97,7 +97,7 @@ class Inputs:
         self.test_images = ask("Test images (idx file)", "test_images", self._test_images, "-t")
         self.test_labels = ask("Test labels (idx file)", "test_labels", self._test_labels, "-tl")
         self.autoencoder_path, (self.encoder, self.encoder_note) = None, (None, None)
-        self.encoder = ask("Autoencoder (.h5 file)", "model", self._encoder, "-model")
+        self.encoder = ask("Autoencoder (.h5 or .keras file)", "model", self._encoder, "-model")
 
     def _train_labels(self, path):
         labels = data.load_labels(path)

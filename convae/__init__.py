@@ -5,11 +5,14 @@ concern per module. Importing this package imports neither TensorFlow nor matplo
 modules that need them import them when first used, so that `--help` and file checks are fast.
 """
 import importlib.util as _util
+import os as _os
 
-# The third-party packages of requirements.txt (import name: package name). Without one of them
-# the scripts would end in a ModuleNotFoundError traceback, possibly after minutes of training;
-# checking that they are installed costs no import.
-_REQUIRED = {"numpy": "numpy", "h5py": "h5py", "tensorflow": "tensorflow", "keras": "keras",
+# The third-party packages of requirements.txt (import name: package name), with the Keras backend
+# chosen (KERAS_BACKEND; TensorFlow by default). Without one of them the scripts would end in a
+# ModuleNotFoundError traceback, possibly after minutes of training; checking that they are
+# installed costs no import.
+_BACKEND = _os.environ.get("KERAS_BACKEND") or "tensorflow"
+_REQUIRED = {"numpy": "numpy", "h5py": "h5py", _BACKEND: {"torch": "torch"}.get(_BACKEND, _BACKEND), "keras": "keras",
              "matplotlib": "matplotlib", "sklearn": "scikit-learn"}
 _missing = [package for module, package in _REQUIRED.items() if _util.find_spec(module) is None]
 if _missing:

@@ -1,5 +1,10 @@
-"""Import TensorFlow and Keras once, quietly, and seed them."""
+"""Import Keras once, quietly, on the backend the user chose, and seed it.
+
+Keras 3 runs the same model on TensorFlow (the default here), JAX or PyTorch: set KERAS_BACKEND
+to jax or torch to use them.
+"""
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -9,40 +14,61 @@ _verbose = False
 
 
 def set_verbose(verbose):
-    """Let TensorFlow's own log messages and warnings through (--verbose)."""
+    """Let the backend's own log messages and warnings through (--verbose)."""
     global _verbose
     _verbose = verbose
 
 
+def name():
+    """The Keras backend these programs run on: KERAS_BACKEND, TensorFlow where it is not set."""
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
 def keras():
-    """Return the keras module, importing TensorFlow first with its start-up noise silenced."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
+    """Return the keras module, importing the backend first with its start-up noise silenced."""
+    if "keras" in sys.modules:
         return sys.modules["keras"]
+    os.environ.setdefault("KERAS_BACKEND", name())
     if not _verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with contextlib.nullcontext() if _verbose else _stderr_silenced():
-        import tensorflow as tf
+        if name() == "tensorflow":
+            import tensorflow as tf
+            tf.config.list_physical_devices()  # device discovery logs its own messages: do it now
+            tf.zeros(1)
+        elif importlib.util.find_spec("tensorflow"):
+            import tensorflow  # noqa: F401  Keras imports it anyway, to seed it: let it log here, unseen
         import keras as keras_module
-        tf.config.list_physical_devices()  # device discovery logs its own messages: do it now
-        tf.zeros(1)
     if not _verbose:
         logging.getLogger("absl").setLevel(logging.ERROR)
-        tf.get_logger().setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", module=r"keras(\.|$)")
-        warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+        if "tensorflow" in sys.modules:
+            sys.modules["tensorflow"].get_logger().setLevel(logging.ERROR)
+        for module in ("keras", "tensorflow", "jax", "torch"):
+            warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
     return keras_module
 
 
 def tensorflow():
-    """Return the tensorflow module (imported quietly through `keras()`)."""
+    """Return the tensorflow module, for the TensorFlow backend's fast paths (imported quietly)."""
     keras()
-    return sys.modules["tensorflow"]
+    import tensorflow as tf
+    return tf
+
+
+def is_tensorflow():
+    return keras().backend.backend() == "tensorflow"
 
 
 def seed_everything(seed):
-    """Seed Python, NumPy and TensorFlow so that a run can be repeated."""
+    """Seed Python, NumPy and the backend so that a run can be repeated."""
     keras().utils.set_random_seed(seed)
+
+
+def version():
+    """The backend's name and version, for the record."""
+    backend = keras().backend.backend()
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    return {"backend": backend, backend: sys.modules[module].__version__ if module in sys.modules else None}
 
 
 @contextlib.contextmanager

@@ -13,16 +13,16 @@ def fresh_encoder(encoder, dropout=0.0):
     freeze_encoder and unfreeze_encoder), and are left out otherwise. Their rate in the autoencoder served the
     reconstruction. In stage 1 the frozen encoder should give the head the same features in training
     as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
-    there. BatchNormalization runs on the fused kernel.
+    there. BatchNormalization becomes the project's own (convae.layers).
     """
-    from convae.layers import FastDropout, FusedBatchNormalization, copy_weights
+    from convae.layers import BatchNormalization, FastDropout, copy_weights
     k = keras()
 
     def clone(layer):
         if isinstance(layer, k.layers.Dropout):
             return FastDropout(dropout, name=layer.name) if dropout else k.layers.Identity(name=layer.name)
         if isinstance(layer, k.layers.BatchNormalization):
-            return FusedBatchNormalization.from_config(layer.get_config())
+            return BatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy_weights(encoder, copy)

@@ -1,19 +1,21 @@
-"""Load an autoencoder `.h5` and take its encoder, whoever wrote the file."""
+"""Load an autoencoder (`.h5` or `.keras`) and take its encoder, whoever wrote the file."""
 import os
+import zipfile
 
 from convae.backend import keras
 from convae.errors import UserError
 from convae.networks import BOTTLENECK
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"  # a Keras 3 native .keras file is a zip archive
 _NAMED_CODES = (BOTTLENECK, "encoder", "encoded", "latent", "code")  # names other programs give the code
 _WIDENING = ("UpSampling2D", "Conv2DTranspose")
 
 
 def load_autoencoder(path):
-    """Load a whole model from an .h5 file, with a one-line UserError for every kind of bad file."""
+    """Load a whole model from an .h5 or .keras file, with a one-line UserError for every kind of bad file."""
     if os.path.isdir(path):
-        raise UserError(f"{path}: is a directory, expected an .h5 model file")
+        raise UserError(f"{path}: is a directory, expected a model file (.h5 or .keras)")
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -21,8 +23,20 @@ def load_autoencoder(path):
         raise UserError(f"{path}: no such file") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-    if head != _HDF5_SIGNATURE:
-        raise UserError(f"{path}: not an HDF5 file; expected an autoencoder saved as .h5")
+    if head == _HDF5_SIGNATURE:
+        _check_hdf5(path)
+    elif head.startswith(_ZIP_SIGNATURE):
+        _check_keras_archive(path)
+    else:
+        raise UserError(f"{path}: neither an HDF5 (.h5) nor a Keras (.keras) file; expected an autoencoder saved "
+                        "with model.save")
+    try:
+        return keras().models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for files it cannot rebuild a model from
+        raise UserError(f"{path}: cannot load the model ({_first_line(e)})") from None
+
+
+def _check_hdf5(path):
     try:
         import h5py
         with h5py.File(path, "r") as f:
@@ -32,10 +46,19 @@ def load_autoencoder(path):
     if not has_config:
         raise UserError(f"{path}: holds weights only (saved with save_weights), not a model; "
                         "expected a whole model saved with model.save")
+
+
+def _check_keras_archive(path):
     try:
-        return keras().models.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for files it cannot rebuild a model from
-        raise UserError(f"{path}: cannot load the model ({_first_line(e)})") from None
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UserError(f"{path}: damaged or truncated .keras file ({_first_line(e)})") from None
+    if damaged is not None:
+        raise UserError(f"{path}: damaged .keras file ({damaged} is corrupt)")
+    if "config.json" not in names:
+        raise UserError(f"{path}: a zip archive without config.json, not a Keras model file")
 
 
 def extract_encoder(model, path="model"):

@@ -1,36 +1,35 @@
-"""Faster twins of Keras's BatchNormalization and Dropout for training on the CPU.
+"""The project's BatchNormalization, Dropout and augmentation layers, on every Keras backend.
 
-Keras 3's BatchNormalization computes its statistics with separate reductions and its Dropout
-draws a float per element from a stateless generator; on the TensorFlow CPU backend they cost
-26.8 and 17.7 ms for the forward and backward pass of one 64x28x28x128 tensor, against 8.3 and
-10.1 ms here. These subclasses keep
-the mathematics (batch statistics in training, moving statistics in inference, the same dropout
-rate and 1/(1-rate) scaling) and the weights, and only change how it is computed:
-
-- FusedBatchNormalization runs TensorFlow's fused kernel (FusedBatchNormV3), as Keras 2 did;
-- FastDropout draws 16-bit random integers, two per 32-bit draw, instead of floats.
-
-RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into one
-affine transform and applied with one bilinear resampling, where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image
-three times (each resampling blurs the strokes a little more, so the network trains on softer
-digits than it is tested on) and take about 2.4 times as long (benchmarks/augmentation.py).
+- BatchNormalization keeps moving statistics with no trace of their starting values (see its
+  docstring); under TensorFlow its training step runs the fused kernel (FusedBatchNormV3), as
+  Keras 2 did, where Keras 3's separate reductions cost 26.8 ms against 8.3 ms for the forward and
+  backward pass of one 64x28x28x128 tensor on the CPU.
+- FastDropout, under TensorFlow, draws 16-bit random integers, two per 32-bit draw, instead of a
+  float per element (10.1 against 17.7 ms on the same tensor); on the other backends it is Keras's
+  Dropout. The rate and the 1/(1-rate) scaling are the same.
+- RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into
+  one affine transform and applied with one bilinear resampling (`keras.ops.image.affine_transform`),
+  where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image three times
+  (each resampling blurs the strokes a little more, so the network trains on softer digits than it
+  is tested on) and take about 2.4 times as long (benchmarks/augmentation.py).
 
 Saved files never contain them: `standard_layers` turns a model back into stock Keras layers
-with the same weights before saving, so that any Keras program can load the file.
+with the same weights before saving, so that any Keras program, on any backend, can load the file.
 """
 import math
 
 import numpy as np
 
-from convae.backend import keras, tensorflow
+from convae.backend import is_tensorflow, keras, tensorflow
 
 _keras = keras()
-_tf = tensorflow()
+ops = _keras.ops
+_tf = tensorflow() if is_tensorflow() else None  # the TensorFlow fast paths, under that backend only
 
 
-class FusedBatchNormalization(_keras.layers.BatchNormalization):
-    """BatchNormalization whose moving statistics keep no trace of their starting values, and
-    whose training step runs TensorFlow's fused kernel (FusedBatchNormV3) on 4-D channels-last input.
+class BatchNormalization(_keras.layers.BatchNormalization):
+    """BatchNormalization whose moving statistics keep no trace of their starting values (and
+    whose training step, under TensorFlow, runs the fused kernel on 4-D channels-last input).
 
     Keras's moving averages start at mean 0 and variance 1 and move towards each batch's
     statistics by 1 - momentum per step, so after n steps the start still weighs momentum**n:
@@ -68,7 +67,6 @@ class FusedBatchNormalization(_keras.layers.BatchNormalization):
                 inputs, gamma, beta, mean=self.moving_mean, variance=self.moving_variance,
                 epsilon=self.epsilon, is_training=True, exponential_avg_factor=1.0)
         else:
-            ops = _keras.ops
             mean, variance = self._moments(inputs, mask)
             outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
                                               scale=self.gamma, epsilon=self.epsilon)
@@ -76,11 +74,9 @@ class FusedBatchNormalization(_keras.layers.BatchNormalization):
         return outputs
 
     def _fused(self, inputs):
-        return (_keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                and inputs.dtype == "float32")
+        return _tf is not None and len(inputs.shape) == 4 and self.axis in (-1, 3) and inputs.dtype == "float32"
 
     def _update_moving_statistics(self, mean, variance):
-        ops = _keras.ops
         updates = self.updates + 1.0
         share = (1.0 - self.momentum) / (1.0 - ops.power(self.momentum, updates))
         self.moving_mean.assign(self.moving_mean + share * (mean - self.moving_mean))
@@ -89,10 +85,11 @@ class FusedBatchNormalization(_keras.layers.BatchNormalization):
 
 
 class FastDropout(_keras.layers.Dropout):
-    """Dropout whose mask comes from 16-bit random integers (the rate is kept to within 2**-16)."""
+    """Dropout whose mask, under TensorFlow, comes from 16-bit random integers (the rate is kept to
+    within 2**-16); Keras's own Dropout on the other backends."""
 
     def call(self, inputs, training=False):
-        if not training or self.rate == 0 or self.noise_shape is not None:
+        if _tf is None or not training or self.rate == 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
         tf = _tf
         seed = self.seed_generator.next()
@@ -122,8 +119,8 @@ class RandomAffine(_keras.layers.Layer):
     def call(self, inputs, training=None):
         if not training:
             return inputs
-        shape = _tf.shape(inputs)
-        batch, height, width = shape[0], _tf.cast(shape[1], _tf.float32), _tf.cast(shape[2], _tf.float32)
+        shape = ops.shape(inputs)
+        batch, height, width = shape[0], float(inputs.shape[1]), float(inputs.shape[2])
 
         def uniform(limit):
             return _keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)
@@ -143,19 +140,16 @@ class RandomAffine(_keras.layers.Layer):
 def affine_transform(images, angle, scale, dx, dy):
     """Rotate each image by `angle` radians and scale it by 1/`scale` about its centre, then shift
     it by (`dx`, `dy`) pixels (right, down); bilinear interpolation, zeros outside. One value per image."""
-    tf = _tf
-    shape = tf.shape(images)
-    cx, cy = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0, (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
+    cx, cy = (images.shape[2] - 1.0) / 2.0, (images.shape[1] - 1.0) / 2.0
     # Each output pixel (x, y) is taken from the input pixel (a0 x + a1 y + a2, b0 x + b1 y + b2).
-    a0, a1 = scale * tf.cos(angle), -scale * tf.sin(angle)
-    b0, b1 = scale * tf.sin(angle), scale * tf.cos(angle)
+    a0, a1 = scale * ops.cos(angle), -scale * ops.sin(angle)
+    b0, b1 = scale * ops.sin(angle), scale * ops.cos(angle)
     a2 = cx - a0 * (cx + dx) - a1 * (cy + dy)  # the input pixel at the centre lands at centre + (dx, dy)
     b2 = cy - b0 * (cx + dx) - b1 * (cy + dy)
-    zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
+    zeros = ops.zeros_like(a0)
+    transforms = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="constant",
+                                      fill_value=0.0, data_format="channels_last")
 
 
 def _stock_augmentation(config):
@@ -171,7 +165,7 @@ def _stock_augmentation(config):
     return _keras.Sequential(steps or [layers_.Identity()], name=config["name"])
 
 
-_STANDARD = {FusedBatchNormalization: _keras.layers.BatchNormalization.from_config,
+_STANDARD = {BatchNormalization: _keras.layers.BatchNormalization.from_config,
              FastDropout: _keras.layers.Dropout.from_config,
              RandomAffine: _stock_augmentation}
 

@@ -44,7 +44,7 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     resolution (for example 32,32,64,64 filters pooling after layers 2 and 4) see wider patterns
     before each halving. Images whose size is not a multiple of 2**len(pooling) are zero-padded,
     and the output cropped.
-    BatchNormalization and Dropout are the fast twins from convae.layers; saving turns them back
+    BatchNormalization and Dropout are the project's own (convae.layers); saving turns them back
     into stock Keras layers.
     """
     k = keras()
@@ -101,7 +101,7 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0), 
     can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
     a unit the same way at once, and a plain Dense+ReLU head dies within an epoch (every unit
     at zero, 10% accuracy on one of the Keras 2 fixtures). Layer normalisation keeps the units
-    centred without BatchNormalization's moving statistics, which lag behind in short trainings.
+    centred without moving statistics.
     """
     k = keras()
     inputs = k.Input(encoder.input_shape[1:], name="image")
@@ -141,9 +141,9 @@ def _augmentation(x, shift, rotation, zoom):
 
 
 def _conv_block(x, filters, kernel, name):
-    from convae.layers import FusedBatchNormalization
+    from convae.layers import BatchNormalization
     x = keras().layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
-    return FusedBatchNormalization(name=f"{name}_bn")(x)
+    return BatchNormalization(name=f"{name}_bn")(x)
 
 
 def _dropout(x, rate, name):

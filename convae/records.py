@@ -57,9 +57,9 @@ def versions():
     """Library versions, for the record."""
     import h5py
     import numpy
-    from convae.backend import keras, tensorflow
-    return {"python": platform.python_version(), "tensorflow": tensorflow().__version__,
-            "keras": keras().__version__, "numpy": numpy.__version__, "h5py": h5py.__version__}
+    from convae.backend import keras, version
+    return {"python": platform.python_version(), **version(), "keras": keras().__version__,
+            "numpy": numpy.__version__, "h5py": h5py.__version__}
 
 
 def description_path(model_path):
@@ -67,10 +67,13 @@ def description_path(model_path):
     return os.path.splitext(model_path)[0] + ".json"
 
 
+MODEL_FORMATS = (".h5", ".keras")
+
+
 def check_save_path(path):
     """Raise UserError when `path` cannot be written (checked before any work is done)."""
-    if not path.endswith(".h5"):
-        raise UserError(f"{path}: expected a file name ending in .h5")
+    if not path.endswith(MODEL_FORMATS):
+        raise UserError(f"{path}: expected a file name ending in .h5 (Keras HDF5) or .keras (Keras 3's own format)")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UserError(f"cannot save {path}: the directory {directory} does not exist")
@@ -81,7 +84,7 @@ def check_save_path(path):
 
 
 def save_model(model, path, description):
-    """Write `model` to `path` (.h5) and its description beside it, each atomically.
+    """Write `model` to `path` (.h5 or .keras) and its description beside it, each atomically.
 
     A save that fails half-way leaves any earlier file at `path` as it was.
     """
@@ -92,7 +95,7 @@ def save_model(model, path, description):
                        versions=versions())
     from convae.layers import standard_layers
     try:
-        with atomic_path(path, suffix=".h5") as tmp:
+        with atomic_path(path) as tmp:
             standard_layers(model).save(tmp)
         write_text_atomic(description_path(path), json.dumps(description, indent=2, default=_jsonable) + "\n")
     except OSError as e:

@@ -79,7 +79,7 @@ class Session:
         if path == os.path.join("models", os.path.basename(path)):
             os.makedirs("models", exist_ok=True)  # the default place, made when first needed
         if ask:
-            path = self.prompter.ask("Save to", _h5_path, path)
+            path = self.prompter.ask("Save to", _model_path, path)
             if os.path.exists(path) and not self.prompter.confirm(f"{path} exists. Overwrite it?"):
                 print("Not saved.")
                 return None
@@ -149,10 +149,8 @@ def wrote(paths):
         print(f"  wrote {path}")
 
 
-def _h5_path(text):
+def _model_path(text):
     path = os.path.expanduser(text)
-    if not path.endswith(".h5"):
-        raise ValueError(f"expected a file name ending in .h5, got {text!r}")
     try:
         records.check_save_path(path)
     except UserError as e:

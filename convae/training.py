@@ -6,7 +6,9 @@ import sys
 import threading
 import time
 
-from convae.backend import keras, tensorflow
+import numpy as np
+
+from convae.backend import is_tensorflow, keras, tensorflow
 
 
 @dataclasses.dataclass
@@ -43,8 +45,8 @@ def count_parameters(model):
     return count(model)
 
 
-def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0):
-    """model.fit that returns (history, interrupted) and turns Ctrl-C into an early stop.
+def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initial_epoch=0):
+    """model.fit from `initial_epoch` to `epochs`; returns (history, interrupted), Ctrl-C being an early stop.
 
     Ctrl-C takes effect between two steps: the weights are then those of the last finished step
     and the history holds the epochs that finished.
@@ -53,10 +55,14 @@ def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0):
     verbose = 1 if sys.stdout.isatty() else 2
     try:
         with _ctrl_c_between_steps() as stop:
-            model.fit(batches(x, y, batch_size, seed), validation_data=batches(*validation, batch_size),
-                      epochs=epochs, verbose=verbose, callbacks=[stop, recorder, *callbacks], shuffle=False)
+            model.fit(training_batches(x, y, batch_size, seed, initial_epoch, epochs),
+                      steps_per_epoch=-(-len(x) // batch_size), validation_data=validation_batches(*validation,
+                                                                                              batch_size),
+                      initial_epoch=initial_epoch, epochs=epochs, verbose=verbose,
+                      callbacks=[stop, recorder, *callbacks])
     except KeyboardInterrupt:
-        print(f"\nTraining stopped by Ctrl-C after {len(recorder.epochs)} of {epochs} epochs.", flush=True)
+        print(f"\nTraining stopped by Ctrl-C after {initial_epoch + len(recorder.epochs)} of {epochs} epochs.",
+              flush=True)
         return recorder.history, True
     return recorder.history, False
 
@@ -100,29 +106,59 @@ def _ctrl_c_between_steps():
         signal.signal(signal.SIGINT, previous)
 
 
-def batches(x, y, batch_size, seed=None):
-    """A tf.data pipeline of (x, y) batches, reshuffled every epoch when `seed` is given.
+def epoch_order(count, seed, epoch):
+    """The order in which an epoch visits the images: a permutation drawn from (seed, epoch) alone,
+    so that a run resumed at any epoch visits them as the uninterrupted run did."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
 
-    The arrays become tensors once; each epoch shuffles indices and gathers batches, so no epoch
-    copies the data set. tf.data's autotuning and prefetch threads are off: on a 2-core CPU they
-    compete with the training step and made every other epoch about 30% slower.
+
+def training_batches(x, y, batch_size, seed, first_epoch, epochs):
+    """(x, y) batches for the epochs from `first_epoch` to `epochs`, each epoch in `epoch_order`.
+
+    Under TensorFlow a tf.data pipeline: the arrays become tensors once and each batch is gathered
+    from them, so no epoch copies the data set; tf.data's autotuning and prefetch threads are off,
+    because on a 2-core CPU they competed with the training step and made every other epoch about
+    30% slower. On the other backends, a generator of NumPy batches.
     """
+    orders = np.stack([epoch_order(len(x), seed, e) for e in range(first_epoch, epochs)]).astype(np.int32)
+    if not is_tensorflow():
+        return _numpy_batches(x, y, batch_size, orders)
+    tf = tensorflow()
+    data = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    return _tf_gather(data, x, y)
+
+
+def validation_batches(x, y, batch_size):
+    """(x, y) in order, in batches: a tf.data pipeline under TensorFlow, the arrays otherwise."""
+    if not is_tensorflow():
+        return x, y
+    tf = tensorflow()
+    return _tf_gather(tf.data.Dataset.range(len(x)).batch(batch_size), x, y)
+
+
+def _tf_gather(indices, x, y):
     tf = tensorflow()
     same = y is x  # an autoencoder's target is its input: gather it once
     x = tf.convert_to_tensor(x)
     y = x if same else tf.convert_to_tensor(y)
-    data = tf.data.Dataset.range(int(x.shape[0]))
-    if seed is not None:
-        data = data.shuffle(int(x.shape[0]), seed=seed, reshuffle_each_iteration=True)
 
-    def gather(indices):
-        inputs = tf.gather(x, indices)
-        return inputs, (inputs if same else tf.gather(y, indices))
-    data = data.batch(batch_size).map(gather)
+    def gather(batch):
+        inputs = tf.gather(x, batch)
+        return inputs, (inputs if same else tf.gather(y, batch))
     options = tf.data.Options()
     options.autotune.enabled = False
     options.threading.private_threadpool_size = 1
-    return data.with_options(options)
+    return indices.map(gather).with_options(options)
+
+
+def _numpy_batches(x, y, batch_size, orders):
+    same = y is x
+    for order in orders:
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            inputs = x[batch]
+            yield inputs, (inputs if same else y[batch])
 
 
 def timer():

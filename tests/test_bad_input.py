@@ -37,6 +37,13 @@ def bad(tmp_path_factory, tiny_autoencoder):
     write_idx(d / "tiny-images.gz", np.zeros((400, 3, 3), np.uint8))
     blob = open(tiny_autoencoder, "rb").read()
     (d / "truncated.h5").write_bytes(blob[:len(blob) // 2])
+    from convae.encoder import load_autoencoder
+    load_autoencoder(tiny_autoencoder).save(d / "whole.keras")
+    blob = (d / "whole.keras").read_bytes()
+    (d / "truncated.keras").write_bytes(blob[:len(blob) // 2])
+    import zipfile
+    with zipfile.ZipFile(d / "other.keras", "w") as archive:
+        archive.writestr("notes.txt", "not a model")
     from convae.backend import keras
     from convae.networks import build_autoencoder
     from convae.records import save_model
@@ -77,7 +84,8 @@ AUTOENCODER_CASES = [
     ("limit larger than the data", ["--limit", "9000"], ["--limit: expected at most 4000 (the images in the file)"]),
     ("save into a missing folder", lambda d: ["--save", str(d / "no" / "ae.h5")], ["does not exist"]),
     ("save under a file", lambda d: ["--save", str(d / "notes.txt" / "ae.h5")], ["does not exist"]),
-    ("save to a name without .h5", lambda d: ["--save", str(d / "ae.keras")], ["expected a file name ending in .h5"]),
+    ("save to a name without .h5 or .keras", lambda d: ["--save", str(d / "ae.hdf")],
+     ["expected a file name ending in .h5 (Keras HDF5) or .keras"]),
     ("output folder that cannot be made", lambda d: ["--output-dir", str(d / "notes.txt" / "out")],
      ["cannot create the output directory"]),
 ]
@@ -102,7 +110,14 @@ def test_autoencoder_refuses(bad, tmp_path, name, extra, words):
     args = (["-d", TRAIN_IMAGES] if "-d" not in extra else []) + ["--no-input", *TINY_AE, *extra]
     result = run("autoencoder.py", args, cwd=tmp_path)
     assert_clean_error(result, *words)
+    assert_refused_before_training(result, tmp_path)
     assert not os.path.exists(tmp_path / "models")
+
+
+def assert_refused_before_training(result, folder):
+    """No epoch began and no experiment was recorded: the check came before any training."""
+    assert "Epoch" not in result.stdout and "Experiment 1" not in result.stdout, result.stdout
+    assert not list(folder.rglob("experiments.csv"))
 
 
 @pytest.mark.parametrize("name, extra, words", USAGE_CASES, ids=[c[0] for c in USAGE_CASES])
@@ -121,11 +136,13 @@ CLASSIFICATION_CASES = [
      ["small-images.gz: images of 20x20, but the training images are 28x28"]),
     ("weights-only model", {"model": "@weights_only"}, ["holds weights only"]),
     ("a classifier as model", {"model": "classifier.h5"}, ["not an autoencoder: it maps 28x28x1 inputs to 10 outputs"]),
-    ("a text file named .h5", {"model": "model.h5"}, ["model.h5: not an HDF5 file"]),
+    ("a text file named .h5", {"model": "model.h5"}, ["model.h5: neither an HDF5 (.h5) nor a Keras (.keras) file"]),
+    ("a truncated .keras", {"model": "truncated.keras"}, ["truncated.keras: damaged or truncated .keras file"]),
+    ("a zip that is not a model", {"model": "other.keras"}, ["other.keras: a zip archive without config.json"]),
     ("a truncated .h5", {"model": "truncated.h5"}, ["truncated.h5: damaged or truncated HDF5 file"]),
     ("an autoencoder for 32x32 images", {"model": "ae32.h5"},
      ["ae32.h5: the encoder takes 32x32x1 images, but the data holds 28x28x1 images"]),
-    ("a folder as model", {"model": "folder"}, ["folder: is a directory, expected an .h5 model file"]),
+    ("a folder as model", {"model": "folder"}, ["folder: is a directory, expected a model file (.h5 or .keras)"]),
     ("a missing model", {"model": "nothing.h5"}, ["nothing.h5: no such file"]),
 ]
 
@@ -147,6 +164,19 @@ def test_classification_refuses(bad, tiny_autoencoder, tmp_path, name, paths, wo
     result = run("classification.py", classification_args(tiny_autoencoder, **resolved) + ["--no-input", *TINY_CL],
                  cwd=tmp_path)
     assert_clean_error(result, *words)
+    assert_refused_before_training(result, tmp_path)
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--save", "no/such/folder/clf.h5"], ["does not exist"]),
+    (["--save", "clf.json"], ["expected a file name ending in .h5"]),
+    (["--batch-size", "5000"], ["--batch-size: expected at most 270"]),
+])
+def test_classification_refuses_settings_before_training(tiny_autoencoder, tmp_path, extra, words):
+    result = run("classification.py", classification_args(tiny_autoencoder) + ["--no-input", *TINY_CL, *extra],
+                 cwd=tmp_path)
+    assert_clean_error(result, *words)
+    assert_refused_before_training(result, tmp_path)
 
 
 def test_a_failed_interactive_save_keeps_the_experiments_and_the_earlier_file(bad, tmp_path):

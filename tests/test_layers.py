@@ -13,10 +13,10 @@ def keras_and_tf():
 @pytest.mark.parametrize("training", [True, False])
 def test_fused_batch_normalization_computes_what_keras_computes(training):
     k, tf = keras_and_tf()
-    from convae.layers import FusedBatchNormalization
+    from convae.layers import BatchNormalization
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(2.0, 3.0, (8, 6, 5, 4)).astype(np.float32))
-    ours, theirs = FusedBatchNormalization(), k.layers.BatchNormalization()
+    ours, theirs = BatchNormalization(), k.layers.BatchNormalization()
     for layer in (ours, theirs):
         layer.build(x.shape)
     theirs.set_weights([rng.normal(1, 0.1, 4).astype(np.float32), rng.normal(0, 0.1, 4).astype(np.float32),
@@ -41,8 +41,8 @@ def test_moving_statistics_are_the_bias_corrected_average_of_the_batches(fused):
     """At the networks' momentum (0.99) the moving statistics are the exponential average of the
     batches' statistics with weights that sum to one: no trace of the starting 0 and 1."""
     _, tf = keras_and_tf()
-    from convae.layers import FusedBatchNormalization
-    layer = FusedBatchNormalization()
+    from convae.layers import BatchNormalization
+    layer = BatchNormalization()
     assert layer.momentum == 0.99
     rng = np.random.default_rng(0)
     batches = [rng.normal(0.3 + 0.01 * i, 0.05, (16, 5, 5, 3)).astype(np.float32) for i in range(40)]
@@ -82,7 +82,7 @@ def test_saved_models_hold_only_stock_keras_layers(tmp_path):
     from convae.networks import build_autoencoder
     from convae.records import save_model
     model = build_autoencoder((28, 28), 2, [3, 3], [4, 4], 0.2)
-    assert {"FusedBatchNormalization", "FastDropout"} <= {type(l).__name__ for l in model.layers}
+    assert {"BatchNormalization", "FastDropout"} <= {type(l).__name__ for l in model.layers}
     save_model(model, str(tmp_path / "m.h5"), {})
     names = []
     with h5py.File(tmp_path / "m.h5") as f:

@@ -92,7 +92,7 @@ def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_aut
     answer(child, "Training labels (idx file): ", TRAIN_LABELS)
     answer(child, "Test images (idx file): ", TEST_IMAGES)
     answer(child, "Test labels (idx file): ", TEST_LABELS)
-    answer(child, "Autoencoder (.h5 file): ", tiny_autoencoder)
+    answer(child, "Autoencoder (.h5 or .keras file): ", tiny_autoencoder)
     child.expect_exact("encoder: 9 layers, output 7x7x8")
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
                          ("(whole network) [10]: ", "x"), ("(whole network) [10]: ", "1"),
