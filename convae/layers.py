@@ -57,6 +57,8 @@ class BatchNormalization(_keras.layers.BatchNormalization):
             # Inference runs Keras's own code, so a model predicts exactly the same before saving
             # (these layers) and after loading (stock layers).
             return super().call(inputs, training=training, mask=mask)
+        dtype = inputs.dtype
+        inputs = ops.cast(inputs, "float32")  # statistics in float32 under mixed precision too, as Keras's
         if self._fused(inputs):
             tf = _tf
             channels = inputs.shape[-1]
@@ -71,7 +73,7 @@ class BatchNormalization(_keras.layers.BatchNormalization):
             outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,
                                               scale=self.gamma, epsilon=self.epsilon)
         self._update_moving_statistics(mean, variance)
-        return outputs
+        return ops.cast(outputs, dtype)
 
     def _fused(self, inputs):
         return _tf is not None and len(inputs.shape) == 4 and self.axis in (-1, 3) and inputs.dtype == "float32"
