@@ -69,7 +69,8 @@ def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initi
 
 @contextlib.contextmanager
 def _ctrl_c_between_steps():
-    """Yield a callback that raises KeyboardInterrupt after the step during which Ctrl-C was pressed.
+    """Yield a callback that raises KeyboardInterrupt before the step after the one during which Ctrl-C
+    was pressed.
 
     A KeyboardInterrupt raised by Python's own handler lands wherever the main thread is, at
     times inside TensorFlow's C++ code while its threads still run, and then crashed the process
@@ -80,10 +81,13 @@ def _ctrl_c_between_steps():
     class Stop(keras().callbacks.Callback):
         requested = False
 
-        def on_train_batch_end(self, batch, logs=None):
+        # At the start of the next step rather than the end of this one: a callback with a batch-end
+        # hook makes Keras wait for every step's results (on an H200 that cost a quarter of the
+        # speed at batch 64, docs/speed.md).
+        def on_train_batch_begin(self, batch, logs=None):
             self._check()
 
-        def on_test_batch_end(self, batch, logs=None):
+        def on_test_batch_begin(self, batch, logs=None):
             self._check()
 
         def _check(self):
