@@ -6,7 +6,7 @@ usage: python autoencoder.py -d datasets/sample/train-images-idx3-ubyte.gz
 import os
 import sys
 
-from convae import cli, data, plots, training
+from convae import checkpoint, cli, data, plots, training
 from convae.backend import seed_everything, set_verbose
 from convae.networks import (BOTTLENECK, build_autoencoder, check_image_size,
                              check_pooling, compile_autoencoder, default_filters, default_pooling)
@@ -72,18 +72,30 @@ def parse_args(argv):
     return cli.parse_args(parser, argv)
 
 
-def train_experiment(number, hyper, settings, images, val_images):
-    """Build and train one autoencoder; return its Experiment (None if stopped before one epoch)."""
+def train_experiment(number, hyper, settings, images, val_images, progress, resume=None):
+    """Build and train one autoencoder, from a checkpoint's (record, arrays) where `resume` gives one;
+    return its Experiment (None if stopped before one epoch)."""
     seed_everything(settings["seed"])
     model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"],
                               hyper["pooling"])
     compile_autoencoder(model)
+    record, arrays = resume or ({"epoch": 0, "history": {}, "seconds": 0.0}, None)
+    if arrays is not None:
+        checkpoint.restore(model, arrays, progress.path)
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, bottleneck "
           f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "
-          f"{len(images)} training and {len(val_images)} validation images")
-    elapsed = training.timer()
-    history, interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"],
-                                        hyper["batch_size"], seed=settings["seed"])
+          f"{len(images)} training and {len(val_images)} validation images"
+          + (f", resumed after epoch {record['epoch']}" if arrays is not None else ""))
+    elapsed = training.timer(record["seconds"])
+
+    def save(done, history):
+        progress.save(model, {"stage": 1, "epoch": done}, training.joined(record["history"], history), elapsed())
+    more, interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"],
+                                     hyper["batch_size"], seed=settings["seed"], initial_epoch=record["epoch"],
+                                     after_epoch=save)
+    history = training.joined(record["history"], more)
+    if not interrupted:
+        progress.remove()
     done = len(history.get("loss", []))
     if done == 0:
         print(f"Experiment {number} discarded: no epoch finished.")
@@ -140,18 +152,23 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(pixels), settings["val_split"], settings["seed"])
     train_images, val_images = pixels[train_idx], pixels[val_idx]
     del pixels
+    identity = {"script": "autoencoder.py", "data": {"train_images": images.md5}, "settings": settings}
+    hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False,
-                      summary_figures)
+                      summary_figures, first_number=resumed[0]["experiment"] if resumed else 1, params=HYPERPARAMETERS)
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
           f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "autoencoder.h5")
     description = describe(images, settings)
-    hyper = None
     while True:
-        hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
-        experiment = train_experiment(session.next_number(), hyper, settings, train_images, val_images)
+        if not resumed:
+            hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
+        number = session.next_number()
+        progress = checkpoint.Progress(session.output_dir, dict(identity, hyperparameters=hyper), number)
+        experiment = train_experiment(number, hyper, settings, train_images, val_images, progress, resumed)
+        resumed = None
         if experiment:
             session.add(experiment, experiment_figures(session, experiment, val_images))
         if args.no_input:

@@ -11,10 +11,10 @@ import sys
 import convae  # noqa: F401  first: where the requirements are missing, it says so in one line
 import numpy as np
 
-from convae import classifier, cli, data, metrics, plots, training
+from convae import checkpoint, classifier, cli, data, metrics, plots, training
 from convae.backend import seed_everything, set_verbose
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
-from convae.files import write_text_atomic
+from convae.files import md5_hex, write_text_atomic
 from convae.networks import build_classifier
 from convae.params import Param, choice, differences, integer, real
 from convae.prompts import Prompter
@@ -119,6 +119,8 @@ class Inputs:
         encoder, note = extract_encoder(load_autoencoder(path), path)
         check_fits(encoder, self.train_images.array.shape[1:] + (1,), path)
         self.autoencoder_path, self.encoder_note = path, note
+        with open(path, "rb") as f:
+            self.autoencoder_md5 = md5_hex(f.read())
         return encoder
 
     def record(self):
@@ -127,8 +129,9 @@ class Inputs:
         return {name: {"path": f.path, "md5": f.md5, "count": int(len(f.array))} for name, f in files.items()}
 
 
-def train_experiment(number, hyper, settings, inputs, train, validation):
-    """Build the classifier on a fresh copy of the encoder and train it in two stages."""
+def train_experiment(number, hyper, settings, inputs, train, validation, progress, resume=None):
+    """Build the classifier on a fresh copy of the encoder and train it in two stages (from a
+    checkpoint's (record, arrays) where `resume` gives one)."""
     seed_everything(settings["seed"])
     encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
@@ -138,9 +141,14 @@ def train_experiment(number, hyper, settings, inputs, train, validation):
                              features=classifier.feature_statistics(encoder, train[0]))
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
-    elapsed = training.timer()
+    elapsed = training.timer(resume[0]["seconds"] if resume else 0.0)
+
+    def save(position, history, extra, extra_arrays):
+        progress.save(model, position, history, elapsed(), extra, extra_arrays)
     history, stage2_start, status, optimizers = classifier.train_two_stages(
-        model, encoder, train, validation, hyper, seed=settings["seed"])
+        model, encoder, train, validation, hyper, seed=settings["seed"], resume=resume, checkpoint=save)
+    if not status.startswith("stopped"):
+        progress.remove()
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None
@@ -259,20 +267,26 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
     train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
     del pixels
+    identity = {"script": "classification.py", "data": dict({k: v["md5"] for k, v in inputs.record().items()},
+                                                           autoencoder=inputs.autoencoder_md5), "settings": settings}
+    hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True,
-                      summary_figures)
+                      summary_figures, first_number=resumed[0]["experiment"] if resumed else 1, params=HYPERPARAMETERS)
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "classifier.h5")
     split = {"train": data.class_counts(train[1], inputs.classes),
              "validation": data.class_counts(validation[1], inputs.classes)}
     description = describe(inputs, settings, split)
-    hyper = None
     while True:
-        hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
-        experiment = train_experiment(session.next_number(), hyper, settings, inputs, train, validation)
+        if not resumed:
+            hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
+        number = session.next_number()
+        progress = checkpoint.Progress(session.output_dir, dict(identity, hyperparameters=hyper), number)
+        experiment = train_experiment(number, hyper, settings, inputs, train, validation, progress, resumed)
+        resumed = None
         if experiment:
             session.add(experiment, experiment_figures(session, experiment))
         if args.no_input:

@@ -79,43 +79,83 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def _stage_callbacks(patience, callbacks):
+def _early_stopping(patience):
+    """Keras's EarlyStopping (best weights restored), whose state can go into a checkpoint and back."""
     if not patience:
-        return list(callbacks)
-    stop = keras().callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True,
-                                           verbose=1)
-    return [stop, *callbacks]
+        return None
+
+    class EarlyStopping(keras().callbacks.EarlyStopping):
+        resumed = None  # (state, best weights) from a checkpoint, applied when the fit begins
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if self.resumed:
+                state, self.best_weights = self.resumed
+                self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+                self.resumed = None
+
+        def state(self):
+            best = None if self.best is None else float(self.best)
+            weights = list(self.best_weights or [])
+            return {"wait": self.wait, "best": best, "best_epoch": self.best_epoch, "weights": len(weights)}, weights
+
+    return EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
 
 
-def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0):
+def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0, resume=None, checkpoint=None):
     """Train the head with the encoder frozen, then everything.
 
-    Returns (history, the first epoch of stage 2 or None, status, {stage: the compiled optimizer}).
+    `resume` is a checkpoint's (record, arrays): training continues after the epoch it was written
+    at, as if never interrupted. `checkpoint(position, history, extra, extra_arrays)` writes one
+    after every epoch. Returns (history, the first epoch of stage 2 or None, status,
+    {stage: the compiled optimizer}).
     """
     x, y = train
     steps = -(-len(x) // hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
-    callbacks = _stage_callbacks(hyper.get("patience", 0), callbacks)
-    freeze_encoder(encoder)
-    compile_classifier(model, hyper["learning_rate"], decay(hyper["epochs"]))
-    optimizers = {"stage 1": training.describe_optimizer(model.optimizer)}
-    print(f"Stage 1: the fully connected head only, {_epochs(hyper['epochs'])}")
-    history, interrupted = training.fit(model, x, y, validation, hyper["epochs"], hyper["batch_size"], callbacks,
-                                        seed)
-    stage2_start = len(history.get("loss", [])) + 1
-    if interrupted:
-        return history, None, f"stopped in stage 1 at epoch {stage2_start - 1} of {hyper['epochs']}", optimizers
-    if hyper["fine_tune_epochs"] == 0:
-        return history, None, "complete (stage 1 only)", optimizers
+    stopper = _early_stopping(hyper.get("patience", 0))
+    stage_callbacks = ([stopper] if stopper else []) + list(callbacks)
+    record, arrays = resume or ({"stage": 1, "epoch": 0, "history": {}, "extra": {}}, None)
+    history, optimizers = record["history"], dict(record["extra"].get("optimizers", {}))
+    stage2_start = record["extra"].get("stage2_start")
+
+    def run_stage(stage, epochs, learning_rate):
+        nonlocal history
+        compile_classifier(model, learning_rate, decay(epochs))
+        optimizers[f"stage {stage}"] = training.describe_optimizer(model.optimizer)
+        first = 0
+        if arrays is not None and record["stage"] == stage:
+            first = record["epoch"]
+            kept = record["extra"].get("early_stopping")
+            count = kept["weights"] if kept else 0
+            from convae.checkpoint import restore
+            restore(model, arrays[:len(arrays) - count], "the checkpoint")
+            if stopper and kept:
+                stopper.resumed = (kept, arrays[len(arrays) - count:])
+        before = history
+
+        def save(done, fit_history):
+            if checkpoint is not None:
+                state, weights = stopper.state() if stopper else (None, [])
+                checkpoint({"stage": stage, "epoch": done}, training.joined(before, fit_history),
+                           {"stage2_start": stage2_start, "early_stopping": state, "optimizers": optimizers}, weights)
+        print(f"Stage {stage}: {('the fully connected head only', 'the whole network')[stage - 1]}, "
+              f"{_epochs(epochs)}" + (f", from epoch {first + 1}" if first else ""))
+        more, interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], stage_callbacks,
+                                         seed + stage - 1, first, save)
+        history = training.joined(before, more)
+        return interrupted, first + len(more.get("loss", []))
+
+    if record["stage"] == 1:
+        freeze_encoder(encoder)
+        interrupted, done = run_stage(1, hyper["epochs"], hyper["learning_rate"])
+        if interrupted:
+            return history, None, f"stopped in stage 1 at epoch {done} of {hyper['epochs']}", optimizers
+        if hyper["fine_tune_epochs"] == 0:
+            return history, None, "complete (stage 1 only)", optimizers
+        stage2_start = len(history.get("loss", [])) + 1
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
-    compile_classifier(model, hyper["fine_tune_learning_rate"], decay(hyper["fine_tune_epochs"]))
-    optimizers["stage 2"] = training.describe_optimizer(model.optimizer)
-    print(f"Stage 2: the whole network, {_epochs(hyper['fine_tune_epochs'])}")
-    more, interrupted = training.fit(model, x, y, validation, hyper["fine_tune_epochs"], hyper["batch_size"],
-                                     callbacks, seed + 1)
-    for key, values in more.items():
-        history.setdefault(key, []).extend(values)
-    done = len(more.get("loss", []))
+    interrupted, done = run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])
     status = f"stopped in stage 2 at epoch {done} of {hyper['fine_tune_epochs']}" if interrupted else "complete"
     return history, stage2_start, status, optimizers
 

@@ -1,5 +1,6 @@
 """Command-line plumbing shared by both scripts: flags, prompts for what they left open, exit codes."""
 import argparse
+import json
 import os
 import sys
 
@@ -66,6 +67,9 @@ def make_parser(prog, description, paths, params, options=()):
     run = groups[RUN]
     for flag, metavar, help_text in options:
         run.add_argument(flag, metavar=metavar, help=help_text)
+    run.add_argument("--resume", action="store_true",
+                     help="continue the experiment that a killed run of the same command left in --output-dir, from "
+                          "its last finished epoch (a checkpoint is written there after every epoch)")
     run.add_argument("--no-input", action="store_true",
                      help="never prompt: missing paths are an error, missing values take their defaults")
     run.add_argument("--no-show", action="store_true",
@@ -76,7 +80,10 @@ def make_parser(prog, description, paths, params, options=()):
 
 def parse_args(parser, argv):
     """parser.parse_args after `normalize_argv`."""
-    return parser.parse_args(normalize_argv(argv, parser._option_string_actions))
+    args = parser.parse_args(normalize_argv(argv, parser._option_string_actions))
+    if args.resume and not args.output_dir:
+        parser.error("--resume needs the --output-dir of the run it continues")
+    return args
 
 
 def _argparse_type(param):
@@ -139,6 +146,23 @@ def _why(param, value, values):
     except ValueError as e:
         return str(e)
     return ""
+
+
+def resume_point(args, params, context, identity):
+    """With --resume, (hyperparameters, (record, arrays)) of the checkpoint in --output-dir; else (None, None).
+
+    The experiment's hyperparameters are the checkpoint's (nothing is asked); flags given on the
+    command line must agree with them, and the script, data and settings must be the same.
+    """
+    from convae import checkpoint
+    from convae.prompts import Prompter
+    if not args.resume:
+        return None, None
+    path = checkpoint.path_in(args.output_dir)
+    record, arrays = checkpoint.read(path)
+    hyper = resolve(params, vars(args), Prompter(enabled=False), context, previous=record.get("hyperparameters"))
+    checkpoint.check_same_run(path, record, dict(identity, hyperparameters=json.loads(json.dumps(hyper))))
+    return hyper, (record, arrays)
 
 
 def ask_file(prompter, label, given, load, flag):

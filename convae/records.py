@@ -45,6 +45,38 @@ def write_csv(path, rows, columns):
     return path
 
 
+def read_rows(path, params, below):
+    """The rows of an experiments.csv for the experiments numbered below `below`, with their values
+    parsed back (hyperparameters by their Param, numbers as numbers); none where it cannot be read."""
+    parsers = {p.name: p.parse for p in params}
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return []
+    kept = []
+    for row in rows:
+        try:
+            if int(row["experiment"]) >= below:
+                continue
+            kept.append({key: _parse_cell(key, text, parsers) for key, text in row.items()})
+        except (KeyError, ValueError):
+            continue  # a row this version cannot read: left out of the table
+    return kept
+
+
+def _parse_cell(key, text, parsers):
+    if text == "":
+        return None
+    if key in parsers:
+        return parsers[key](text)
+    if key in ("experiment", "parameters"):
+        return int(text)
+    if key in ("status", "saved"):
+        return text
+    return float(text)
+
+
 def _cell(value):
     if value is None:
         return ""

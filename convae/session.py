@@ -12,17 +12,21 @@ class Session:
     (None for a figure with nothing to show).
     """
 
-    def __init__(self, prompter, output_dir, columns, best_metric, higher_is_better, summary_figures):
+    def __init__(self, prompter, output_dir, columns, best_metric, higher_is_better, summary_figures,
+                 first_number=1, params=()):
         self.prompter = prompter
         self.output_dir = output_dir
         self.columns = columns
         self.best_metric = best_metric
         self.higher_is_better = higher_is_better
         self.summary_figures = summary_figures
+        self.first_number = first_number
         self.experiments = []
+        # A resumed run keeps the rows of the experiments that finished before it was killed.
+        self.earlier = records.read_rows(self.path("experiments.csv"), params, first_number) if first_number > 1 else []
 
     def next_number(self):
-        return len(self.experiments) + 1
+        return self.first_number + len(self.experiments)
 
     def add(self, experiment, figures):
         """Keep a finished experiment: a row in experiments.csv, and its figures (already written)."""
@@ -96,8 +100,9 @@ class Session:
         return path
 
     def rows(self):
-        return [dict(experiment=e.number, **e.hyper, parameters=e.parameters, **e.metrics,
-                     minutes=e.seconds / 60, status=e.status, saved=e.saved_to) for e in self.experiments]
+        return self.earlier + [dict(experiment=e.number, **e.hyper, parameters=e.parameters, **e.metrics,
+                                    minutes=e.seconds / 60, status=e.status, saved=e.saved_to)
+                               for e in self.experiments]
 
     def write_csv(self):
         return records.write_csv(self.path("experiments.csv"), self.rows(), self.columns)

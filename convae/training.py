@@ -45,13 +45,14 @@ def count_parameters(model):
     return count(model)
 
 
-def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initial_epoch=0):
+def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initial_epoch=0, after_epoch=None):
     """model.fit from `initial_epoch` to `epochs`; returns (history, interrupted), Ctrl-C being an early stop.
 
     Ctrl-C takes effect between two steps: the weights are then those of the last finished step
-    and the history holds the epochs that finished.
+    and the history holds the epochs that finished. `after_epoch(epochs done, history of this fit)`
+    is called after each epoch (to write a checkpoint).
     """
-    recorder = _recorder()
+    recorder = _recorder(after_epoch)
     verbose = 1 if sys.stdout.isatty() else 2
     try:
         with _ctrl_c_between_steps() as stop:
@@ -59,7 +60,7 @@ def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initi
                       steps_per_epoch=-(-len(x) // batch_size), validation_data=validation_batches(*validation,
                                                                                               batch_size),
                       initial_epoch=initial_epoch, epochs=epochs, verbose=verbose,
-                      callbacks=[stop, recorder, *callbacks])
+                      callbacks=[stop, *callbacks, recorder])  # the recorder last: it sees every callback's verdict
     except KeyboardInterrupt:
         print(f"\nTraining stopped by Ctrl-C after {initial_epoch + len(recorder.epochs)} of {epochs} epochs.",
               flush=True)
@@ -165,17 +166,23 @@ def _numpy_batches(x, y, batch_size, orders):
             yield inputs, (inputs if same else y[batch])
 
 
-def timer():
-    """Return a function giving the seconds since this call."""
+def timer(already=0.0):
+    """Return a function giving the seconds since this call, plus `already` (those of an earlier run)."""
     start = time.perf_counter()
-    return lambda: time.perf_counter() - start
+    return lambda: already + time.perf_counter() - start
 
 
-def _recorder():
-    """A callback keeping the logs of every finished epoch, also when fit() is interrupted.
+def joined(earlier, later):
+    """Two histories (metric -> values per epoch) one after the other."""
+    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {**earlier, **later}}
+
+
+def _recorder(after_epoch=None):
+    """A callback keeping the logs of every finished epoch, also when fit() is interrupted, and
+    calling `after_epoch` once they are kept.
 
     The class is made here rather than at module level so that importing this module does not
-    import TensorFlow.
+    import Keras.
     """
     class Recorder(keras().callbacks.Callback):
         def __init__(self):
@@ -187,4 +194,6 @@ def _recorder():
             self.epochs.append(epoch)
             for name, value in (logs or {}).items():
                 self.history.setdefault(name, []).append(float(value))
+            if after_epoch is not None:
+                after_epoch(epoch + 1, self.history)
     return Recorder()
