@@ -116,7 +116,7 @@ class Inputs:
         return labels
 
     def _encoder(self, path):
-        encoder, note = extract_encoder(load_autoencoder(path), path)
+        encoder, note = extract_encoder(load_autoencoder(path, self.train_images.array.shape[1:] + (1,)), path)
         check_fits(encoder, self.train_images.array.shape[1:] + (1,), path)
         self.autoencoder_path, self.encoder_note = path, note
         with open(path, "rb") as f:

@@ -89,10 +89,11 @@ class Session:
                 return None
         try:
             records.save_model(experiment.model, path, describe(experiment))
-        except UserError as e:
+        except (UserError, KeyboardInterrupt) as e:
             if not ask:
                 raise  # unattended: the run ends with the error
-            print(f"error: {e}")  # back to the menu, with every experiment kept
+            # back to the menu, with every experiment kept and any earlier file at `path` untouched
+            print(f"error: {e}" if isinstance(e, UserError) else f"\nSave interrupted: {path} was not written.")
             return None
         experiment.saved_to = path
         self.write_csv()

@@ -1,0 +1,71 @@
+"""Autoencoders saved by Keras 2 programs, in every shape they come in: each yields an encoder and
+classifies, or is refused in one line. The fixtures are made by tests/make_keras2_fixtures.py
+(with tf_keras) and committed; the real files of other implementations in ../shared are tried too
+where that folder is present."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, REPO, TINY_CL, assert_clean_error, classification_args, run
+
+OURS = os.path.join(REPO, "tests", "fixtures", "keras2")
+ENCODERS = {  # file -> what classification.py says it took
+    "sequential_input_layer.h5": "encoder: 5 layers, output 7x7x8",
+    "sequential_input_shape.h5": "encoder: 5 layers, output 7x7x8",
+    "sequential_built.h5": "encoder: 5 layers, output 7x7x8",
+    "sequential_called.h5": "encoder: 5 layers, output 7x7x8",
+    "nested_never_called.h5": "encoder: 4 layers, output 7x7x8",
+    "nested_sequential.h5": "encoder: 4 layers, output 7x7x8",
+    "nested_functional.h5": "encoder: 4 layers, output 7x7x8",
+    "conv_transpose.h5": "encoder: 4 layers, output 7x7x8",
+    "dense_bottleneck.h5": "encoder: 6 layers, output 16",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_keras3_rebuilds_the_keras2_network_and_finds_its_encoder(name):
+    from convae.encoder import extract_encoder, load_autoencoder
+    model = load_autoencoder(os.path.join(OURS, name))
+    with np.load(os.path.join(OURS, "reference.npz")) as reference:
+        np.testing.assert_allclose(model.predict(reference["probe"], verbose=0), reference[name[:-3]], atol=1e-5)
+    encoder, note = extract_encoder(model, name)
+    assert note == ENCODERS[name]
+
+
+@pytest.mark.parametrize("name", ["nested_never_called.h5", "conv_transpose.h5", "dense_bottleneck.h5"])
+def test_a_keras2_shape_classifies(name, tmp_path):
+    result = run("classification.py", classification_args(os.path.join(OURS, name)) +
+                 ["--no-input", *TINY_CL, "--output-dir", str(tmp_path / "cl")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ENCODERS[name] in result.stdout
+    assert json.loads((tmp_path / "cl" / "test-experiment-1" / "test_report.json").read_text())["accuracy"] > 0
+
+
+def test_a_subclassed_models_weights_are_refused_in_one_line(tmp_path):
+    result = run("classification.py", classification_args(os.path.join(OURS, "subclassed_weights.h5")) +
+                 ["--no-input", *TINY_CL], cwd=tmp_path)
+    assert_clean_error(result, "subclassed_weights.h5: holds weights only")
+
+
+def test_a_savedmodel_folder_is_refused_in_one_line(tmp_path):
+    folder = tmp_path / "autoencoder_savedmodel"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"\x08\x01")
+    result = run("classification.py", classification_args(str(folder)) + ["--no-input", *TINY_CL], cwd=tmp_path)
+    assert_clean_error(result, "autoencoder_savedmodel: a TensorFlow SavedModel folder", "save the model with")
+
+
+def test_a_model_with_a_skip_connection_is_refused_rather_than_cut_wrongly(tmp_path):
+    from convae.backend import keras
+    k = keras()
+    inputs = k.Input((28, 28, 1))
+    x = k.layers.Conv2D(4, 3, padding="same")(inputs)
+    down = k.layers.MaxPooling2D(2)(x)
+    up = k.layers.UpSampling2D(2)(k.layers.Conv2D(4, 3, padding="same")(down))
+    outputs = k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(k.layers.Concatenate()([up, x]))
+    k.Model(inputs, outputs).save(tmp_path / "unet.h5")
+    result = run("classification.py", classification_args(str(tmp_path / "unet.h5")) + ["--no-input", *TINY_CL],
+                 cwd=tmp_path)
+    assert_clean_error(result, "unet.h5: its layers do not form a chain (branches or skip connections)")
