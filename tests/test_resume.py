@@ -76,3 +76,115 @@ def test_a_classifier_killed_in_stage_2_resumes_with_the_same_losses(tiny_autoen
     assert records[0]["history"] == records[1]["history"] and records[0]["test"] == records[1]["test"]
     assert records[0]["optimizers"] == records[1]["optimizers"]
     same_predictions(tmp_path / "full.h5", tmp_path / "part.h5")
+
+
+def env_with(tmp_path, patch):
+    """The scripts' environment with a sitecustomize module that runs `patch` at start-up: a fault
+    planted where the test wants it, in the real program."""
+    folder = tmp_path / "fault"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(patch)
+    env = script_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
+    return env
+
+
+STALL_SECOND_RENAME = """
+import os, sys, time
+_replace, _count = os.replace, {"n": 0}
+def replace(src, dst, *args, **kwargs):
+    if str(dst).endswith(%r):
+        _count["n"] += 1
+        if _count["n"] == 2:  # the second write: the file is complete, the rename about to happen
+            print("STALLED before the rename", flush=True)
+            time.sleep(120)
+    return _replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_to_resume_from(tmp_path):
+    full = run("autoencoder.py", AE + ["--output-dir", "full"], cwd=tmp_path)
+    before = killed_at("autoencoder.py", AE + ["--output-dir", "out"], tmp_path, "STALLED",
+                       env=env_with(tmp_path, STALL_SECOND_RENAME % "checkpoint.npz"))
+    assert "Epoch 2/5" in before
+    from convae.checkpoint import read
+    record, _ = read(str(tmp_path / "out" / "checkpoint.npz"))
+    assert record["epoch"] == 1  # the first epoch's checkpoint, whole
+    after = run("autoencoder.py", AE + ["--output-dir", "out", "--resume"], cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert epoch_lines(after.stdout) == epoch_lines(full.stdout)[1:]
+
+
+def test_sigkill_while_a_model_is_saved_leaves_the_earlier_file(tmp_path):
+    (tmp_path / "ae.h5").write_bytes(b"the earlier model")
+    patch = STALL_SECOND_RENAME.replace('_count["n"] == 2', '_count["n"] == 1') % "ae.h5"
+    killed_at("autoencoder.py", AE + ["--epochs", "1", "--output-dir", "out", "--save", "ae.h5"], tmp_path,
+              "STALLED", env=env_with(tmp_path, patch))
+    assert (tmp_path / "ae.h5").read_bytes() == b"the earlier model"
+
+
+def test_a_checkpoint_that_cannot_be_written_is_reported_once_and_training_goes_on(tmp_path):
+    full = run("autoencoder.py", AE + ["--output-dir", "full"], cwd=tmp_path)
+    patch = ("import os\n"
+             "def fsync(fd):\n"
+             "    raise OSError(28, 'No space left on device')\n"
+             "os.fsync = fsync\n")
+    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), *AE, "--output-dir", "out"],
+                            cwd=tmp_path, capture_output=True, text=True, env=env_with(tmp_path, patch), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"warning: cannot write the checkpoint out/checkpoint.npz (No space left on "
+                                          "device); training goes on without it"]
+    assert epoch_lines(result.stdout) == epoch_lines(full.stdout)
+    assert sorted(os.listdir(tmp_path / "out")) == ["experiment-1-loss.png", "experiment-1-reconstructions.png",
+                                                    "experiments.csv"]
+
+
+def test_ctrl_c_during_a_save_returns_to_the_menu_with_the_earlier_file_intact(tmp_path):
+    (tmp_path / "ae.h5").write_bytes(b"the earlier model")
+    patch = ("import os, signal\n"
+             "_replace = os.replace\n"
+             "def replace(src, dst, *args, **kwargs):\n"
+             "    if str(dst).endswith('ae.h5'):\n"
+             "        os.kill(os.getpid(), signal.SIGINT)\n"
+             "    return _replace(src, dst, *args, **kwargs)\n"
+             "os.replace = replace\n")
+    answers = "\n".join(["", "", "", "3", "ae.h5", "y", "4", "y"]) + "\n"  # kernel, filters, dropout; save; exit
+    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), "-d", TRAIN_IMAGES, "--limit",
+                             "300", "--layers", "1", "--epochs", "1", "--batch-size", "32", "--output-dir", "out"],
+                            cwd=tmp_path, input=answers, capture_output=True, text=True, timeout=300,
+                            env=env_with(tmp_path, patch))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert "Save interrupted: ae.h5 was not written." in result.stdout
+    assert (tmp_path / "ae.h5").read_bytes() == b"the earlier model"
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
+    assert "complete" in (tmp_path / "out" / "experiments.csv").read_text()
+
+
+@pytest.mark.parametrize("change, words", [
+    ([], ["--resume: no checkpoint in out"]),
+    (["--epochs", "6"], ["was written by other hyperparameters (epochs: 5 there, 6 here)"]),
+    (["--limit", "900"], ["was written by other settings (limit: 1000 there, 900 here)"]),
+    (["--seed", "2"], ["was written by other settings (seed: 1 there, 2 here)"]),
+    ("damaged", ["out/checkpoint.npz: damaged checkpoint"]),
+    ("other data", ["was written by other data (train_images:"]),
+])
+def test_a_wrong_resume_is_one_line_and_changes_nothing(tmp_path, change, words):
+    from conftest import assert_clean_error
+    if change != []:
+        killed_at("autoencoder.py", AE + ["--output-dir", "out"], tmp_path, "Epoch 2/5")
+    checkpoint = tmp_path / "out" / "checkpoint.npz"
+    if change == "damaged":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # cut short, as a kill mid-write would on a bad disk
+    before = checkpoint.read_bytes() if checkpoint.exists() else None
+    args = AE + ["--output-dir", "out", "--resume"]
+    if change == "other data":
+        from convae.idx import read_idx_images, write_idx
+        write_idx(tmp_path / "other.gz", read_idx_images(TRAIN_IMAGES)[::-1])
+        args[1] = str(tmp_path / "other.gz")
+    elif isinstance(change, list):
+        args += change
+    result = run("autoencoder.py", args, cwd=tmp_path)
+    assert_clean_error(result, *words)
+    assert "Epoch" not in result.stdout
+    assert (checkpoint.read_bytes() if checkpoint.exists() else None) == before
