@@ -180,7 +180,7 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
         "1",                          # repeat
         "24", "0.5",                  # 24 units, dropout 0.5
         "2",                          # plots and tables
-        "3", "1",                     # classify the test set with experiment 1
+        "3", "",                      # classify the test set with the experiment offered: the best
         "4", "2", str(saved),         # save experiment 2
         "5", "y",                     # exit (experiment 1 may be the best and is not saved)
     ]) + "\n"
@@ -194,15 +194,21 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert "Units in the fully connected layer [16]: 24" in result.stdout
     assert "Dropout rate [0.3]: 0.5" in result.stdout
     assert "Epochs" not in result.stdout and "Batch size" not in result.stdout
-    assert "Test set, experiment 1 (1000 images)" in result.stdout
     assert "macro avg" in result.stdout and "Confusion matrix" in result.stdout
     rows = list(csv.DictReader(open(out / "experiments.csv")))
+    best = max(rows, key=lambda r: float(r["val_accuracy"]))["experiment"]  # the first of equals, as max gives
+    assert f"(default: best validation accuracy) [{best}]:" in result.stdout
+    assert f"Test set, experiment {best} (1000 images)" in result.stdout
+    if best == "1":  # the exit names the unsaved best experiment (2 was saved)
+        assert "Experiment 1 (the best) not saved. Exit anyway?" in result.stdout
+    else:
+        assert "not saved. Exit anyway?" not in result.stdout
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
     assert [float(r["dropout"]) for r in rows] == [0.3, 0.5]
     assert [float(r["fine_tune_learning_rate"]) for r in rows] == [5e-4, 5e-4]  # a flag holds for both
     assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
-    assert (out / "test-experiment-1" / "test_report.json").exists()
+    assert (out / f"test-experiment-{best}" / "test_report.json").exists()
     assert json.loads((tmp_path / "clf.json").read_text())["hyperparameters"]["fc_units"] == 24
 
 

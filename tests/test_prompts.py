@@ -83,8 +83,34 @@ def test_help_documents_every_flag_with_its_default(tmp_path):
         assert flag in result.stdout, flag
     assert "images per training step (default: 64)" in shown and "(default: 0.2)" in shown
     result = run("classification.py", ["--help"], cwd=tmp_path)
-    for flag in ("-dl PATH", "-t PATH", "-tl PATH", "-model PATH", "--fc-units", "--fine-tune-epochs"):
+    for flag in ("-dl PATH", "-t PATH", "-tl PATH", "-model PATH", "--fc-units", "--fine-tune-epochs", "--resume"):
         assert flag in result.stdout, flag
+    groups = [line for line in result.stdout.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert groups == ["options:", "data files (asked for when missing):",
+                      "the assignment's hyperparameters (asked for before each experiment unless given here):",
+                      "network and training:", "augmentation (random, in training only):", "run settings:"]
+    assert "--elastic" not in result.stdout and "--label-smoothing" not in result.stdout
+    assert "--weight-decay" not in result.stdout and "--average-epochs" not in result.stdout
+
+
+def test_verbose_lets_the_backends_messages_through(tmp_path):
+    args = ["-d", TRAIN_IMAGES, "--no-input", "--limit", "200", "--layers", "1", "--filters", "2", "--epochs", "1",
+            "--output-dir", str(tmp_path / "out")]
+    assert run("autoencoder.py", args, cwd=tmp_path).stderr == ""
+    result = run("autoencoder.py", args + ["--verbose"], cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.strip() != ""
+
+
+def test_figures_open_no_window_without_a_display_or_with_no_show(monkeypatch):
+    from convae import plots
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(plots.sys, "platform", "linux")
+    plots.configure(show=True)
+    assert plots._show is False
+    monkeypatch.setenv("DISPLAY", ":0")
+    plots.configure(show=False)  # --no-show
+    assert plots._show is False
 
 
 def test_bad_flag_value_is_a_usage_error(tmp_path):
