@@ -45,6 +45,18 @@ def test_nested_sequential_encoder_is_found(tmp_path):
     assert found.output_shape == (None, 14, 14, 4) and note == "encoder: 2 layers, output 14x14x4"
 
 
+def test_each_experiment_starts_from_the_autoencoders_weights(tiny_autoencoder):
+    from convae.classifier import fresh_encoder
+    from convae.encoder import extract_encoder, load_autoencoder
+    encoder, _ = extract_encoder(load_autoencoder(tiny_autoencoder))
+    copy = fresh_encoder(encoder, 0.1)
+    ours = {w.path: w.numpy() for w in copy.weights if w.name != "updates"}
+    theirs = {w.path: w.numpy() for w in encoder.weights}
+    assert ours.keys() == theirs.keys() and len(ours) == 12  # 2 x (kernel, bias, gamma, beta, mean, variance)
+    assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert any(w.numpy().std() > 0 for w in copy.weights if w.name == "moving_variance")
+
+
 def test_a_classifier_is_not_an_autoencoder(tmp_path):
     from convae.encoder import extract_encoder
     from convae.errors import UserError
