@@ -130,6 +130,8 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
     assert [r["epochs"] for r in rows] == ["1", "1"] and rows[1]["dropout"] == "0.2000"
     assert rows[1]["saved"] == str(saved)
     assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 1
+    best = min(rows, key=lambda r: float(r["val_loss"]))["experiment"]
+    assert ("Experiment 1 (the best) not saved. Exit anyway?" in shown) == (best == "1")
 
 
 def test_the_prompts_ask_the_assignments_questions_only(tmp_path):
