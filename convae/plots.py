@@ -72,6 +72,7 @@ def against_hyperparameters(rows, names, metrics, path):
     if not varied:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     columns = min(len(varied), MAX_COLUMNS)
     blocks = -(-len(varied) // columns)  # rows of hyperparameters, each one row of panels per metric
     fig, axes = plt.subplots(blocks * len(metrics), columns, figsize=(3.6 * columns, 3.2 * blocks * len(metrics)),
@@ -87,6 +88,8 @@ def against_hyperparameters(rows, names, metrics, path):
             if words:  # a choice such as the learning-rate schedule: one tick per word
                 ax.set_xticks(range(len(words)), words)
                 ax.set_xlim(-0.5, len(words) - 0.5)
+            elif all(isinstance(row[name], int) for row in rows):  # layers, epochs: no 2.2 layers
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             for key, label, marker in ((metric, "training", "o"), (f"val_{metric}", "validation", "s")):
                 ys = [row.get(key) for row in rows]
                 if all(y is not None for y in ys):

@@ -23,6 +23,7 @@ class Session:
         self.first_number = first_number
         self.experiments = []
         # A resumed run keeps the rows of the experiments that finished before it was killed.
+        self.params = params
         self.earlier = records.read_rows(self.path("experiments.csv"), params, first_number) if first_number > 1 else []
 
     def next_number(self):
@@ -109,7 +110,11 @@ class Session:
         return records.write_csv(self.path("experiments.csv"), self.rows(), self.columns)
 
     def table(self):
-        return records.format_table(self.rows(), self.columns)
+        """The experiments as a text table that fits a terminal: the flag-only hyperparameters appear
+        where they differ between experiments (experiments.csv holds every column)."""
+        rows = self.rows()
+        constant = {p.name for p in self.params if not p.prompt and len({str(row.get(p.name)) for row in rows}) == 1}
+        return records.format_table(rows, [c for c in self.columns if c[0] not in constant | _DETAIL])
 
     def path(self, name):
         return os.path.join(self.output_dir, name)
@@ -148,6 +153,9 @@ class Session:
             return True
         names = " and ".join(f"experiment {e.number} ({what})" for what, e in unsaved)
         return self.prompter.confirm(f"{names[0].upper()}{names[1:]} not saved. Exit anyway?")
+
+
+_DETAIL = {"val_precision", "val_recall"}  # in experiments.csv; the table keeps the F1 that sums them up
 
 
 def wrote(paths):
