@@ -2,6 +2,7 @@
 faults around checkpoints and saves leave what was there readable."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -161,6 +162,14 @@ def test_ctrl_c_during_a_save_returns_to_the_menu_with_the_earlier_file_intact(t
     assert "complete" in (tmp_path / "out" / "experiments.csv").read_text()
 
 
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """The output folder of an autoencoder run killed in its second epoch (checkpoint after the first)."""
+    folder = tmp_path_factory.mktemp("killed")
+    killed_at("autoencoder.py", AE + ["--output-dir", "out"], folder, "Epoch 2/5")
+    return folder / "out"
+
+
 @pytest.mark.parametrize("change, words", [
     ([], ["--resume: no checkpoint in out"]),
     (["--epochs", "6"], ["was written by other hyperparameters (epochs: 5 there, 6 here)"]),
@@ -169,10 +178,10 @@ def test_ctrl_c_during_a_save_returns_to_the_menu_with_the_earlier_file_intact(t
     ("damaged", ["out/checkpoint.npz: damaged checkpoint"]),
     ("other data", ["was written by other data (train_images:"]),
 ])
-def test_a_wrong_resume_is_one_line_and_changes_nothing(tmp_path, change, words):
+def test_a_wrong_resume_is_one_line_and_changes_nothing(killed_run, tmp_path, change, words):
     from conftest import assert_clean_error
     if change != []:
-        killed_at("autoencoder.py", AE + ["--output-dir", "out"], tmp_path, "Epoch 2/5")
+        shutil.copytree(killed_run, tmp_path / "out")
     checkpoint = tmp_path / "out" / "checkpoint.npz"
     if change == "damaged":
         checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # cut short, as a kill mid-write would on a bad disk
