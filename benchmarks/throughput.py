@@ -230,11 +230,12 @@ def compare_backends(quick):
             subprocess.run(command, check=True, env=dict(os.environ, KERAS_BACKEND=backend))
             with open(out) as f:
                 rows[backend] = json.load(f)
+    short = ["ae training, original", "ae training, default", "classifier stage 2", "ae inference"]
     print("\nthe project's models (a), images per second, each backend in its own process:")
-    print(f"{'backend':10s}" + "".join(f"  {w[:36]:>36s}" for w in WORKLOADS))
+    print(f"{'backend':10s}" + "".join(f"  {name:>22s}" for name in short))
     first = next(iter(rows.values()))
     for backend, rates in rows.items():
-        print(f"{backend:10s}" + "".join(f"  {rates[w]['a']:9.0f} ({rates[w]['a'] / first[w]['a']:4.2f}x)".rjust(38)
+        print(f"{backend:10s}" + "".join(f"{rates[w]['a']:9.0f} ({rates[w]['a'] / first[w]['a']:4.2f}x)".rjust(24)
                                          for w in WORKLOADS))
 
 
