@@ -170,15 +170,6 @@ def test_unattended_run(tiny_autoencoder, tmp_path):
 
 
 @needs(FIXTURES)
-@pytest.mark.parametrize("name", ["autoencoder_bn_small.h5", "autoencoder_dropout.h5"])
-def test_keras2_fixtures_work(name, tmp_path):
-    result = run("classification.py", classification_args(os.path.join(FIXTURES, name)) +
-                 ["--no-input", *TINY_CL, "--output-dir", str(tmp_path / "cl")], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "cl" / "test-experiment-1" / "test_report.json").exists()
-
-
-@needs(FIXTURES)
 def test_weights_only_file_is_a_clean_error(tmp_path):
     result = run("classification.py", classification_args(os.path.join(FIXTURES, "weights_only.h5")) +
                  ["--no-input", *TINY_CL], cwd=tmp_path)
