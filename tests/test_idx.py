@@ -36,6 +36,26 @@ def test_gzip_is_detected_by_content_not_name(tmp_path):
     assert read_idx_images(str(tmp_path / "plain.gz")).shape == (2, 4, 4)
 
 
+def test_a_gz_name_is_written_compressed_and_the_same_bytes_every_time(tmp_path):
+    array = np.arange(48, dtype=np.uint8).reshape(3, 4, 4)
+    write_idx(tmp_path / "a.gz", array)
+    time.sleep(1.1)  # a gzip header stamped with the time would now differ
+    write_idx(tmp_path / "b.gz", array)
+    written = (tmp_path / "a.gz").read_bytes()
+    assert written[:2] == b"\x1f\x8b" and written == (tmp_path / "b.gz").read_bytes()
+    write_idx(tmp_path / "a.idx", array)
+    assert gzip.decompress(written) == (tmp_path / "a.idx").read_bytes()
+    assert (tmp_path / "a.idx").read_bytes()[:8] == bytes([0, 0, 8, 3, 0, 0, 0, 3])
+
+
+@pytest.mark.parametrize("array", [np.zeros((2, 2), np.float32), np.zeros((1, 2, 2, 1), np.uint8),
+                                   np.zeros((), np.uint8)])
+def test_write_idx_refuses_what_idx_readers_here_would_not_read_back(tmp_path, array):
+    with pytest.raises(ValueError, match="write_idx takes a uint8 array of 1 to 3 dimensions"):
+        write_idx(tmp_path / "x.idx", array)
+    assert not (tmp_path / "x.idx").exists()
+
+
 def good_images():
     return bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") * 2 + bytes(18)
 
@@ -47,7 +67,8 @@ BAD_FILES = {  # name: (content, exception type, words the message must hold)
     "cut_payload": (good_images()[:-1], ValueError, "truncated data"),
     "trailing": (good_images() + b"\0\0", ValueError, "2 trailing bytes"),
     "labels_as_images": (bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes(3), ValueError, "holds labels"),
-    "png": (b"\x89PNG\r\n\x1a\n" + bytes(40), ValueError, "PNG image"),
+    "png": (b"\x89PNG\r\n\x1a\n" + bytes(40), ValueError, "is a PNG image, not an idx file"),
+    "hdf5": (b"\x89HDF\r\n\x1a\n" + bytes(40), ValueError, "is an HDF5 file (a saved model?), not an idx file"),
     "text": (b"hello, these are not images\n" * 3, ValueError, "text file"),
     "corrupt_gzip": (gzip.compress(good_images())[:-12] + b"garbage!", ValueError, "corrupt gzip"),
 }

@@ -45,8 +45,39 @@ def test_an_empty_answer_without_default_is_asked_again():
 def test_no_input_takes_defaults_and_refuses_questions_without_one():
     p = Prompter(False, io.StringIO(""), io.StringIO())
     assert p.ask("Epochs", integer(1), 10) == 10
-    with pytest.raises(UserError, match="required with --no-input"):
+    with pytest.raises(UserError) as info:
         p.ask("Training images", str, None, flag="-d")
+    assert str(info.value) == "training images is required with --no-input (give -d)"
+
+
+def test_a_list_default_of_one_value_is_offered_as_that_value_and_echoed_answers_read_well():
+    p, out = prompter("\n\n32, 64\n")
+    assert p.ask("Kernel", integer_list(1, 7), [3, 3, 3]) == [3, 3, 3]
+    assert p.ask("Filters", integer_list(1, 512), [16, 32]) == [16, 32]
+    assert p.ask("Filters", integer_list(1, 512), [16, 32]) == [32, 64]
+    assert out.getvalue().splitlines() == ["Kernel [3]: ", "Filters [16,32]: ", "Filters [16,32]: 32, 64"]
+
+
+def test_integer_parsers_accept_their_bounds_and_refuse_past_them():
+    parse = integer(1, 6)
+    assert (parse("1"), parse(" 6 ")) == (1, 6)
+    for text, words in (("0", "expected an integer from 1 to 6, got 0"), ("7", "got 7"), ("x", "got 'x'")):
+        with pytest.raises(ValueError, match=words):
+            parse(text)
+    with pytest.raises(ValueError, match="expected an integer >= 1, got 0"):
+        integer(1)("0")
+    assert integer(1)("100000") == 100000
+    as_list = integer_list(1, 512)
+    assert as_list("32,64") == as_list("32 64") == as_list(" 32, 64 ") == [32, 64]
+    assert as_list("512") == [512]
+    for text, words in (("", "expected a comma-separated list of integers from 1 to 512, got ''"),
+                        (",", "got ','"), ("32,513", "got 513"), ("0", "got 0")):
+        with pytest.raises(ValueError, match=words):
+            as_list(text)
+
+
+def test_a_default_may_depend_on_the_values_resolved_before_it():
+    assert FILTERS.default_for({"layers": 3}) == [8, 8, 8] and LAYERS.default_for({}) == 3
 
 
 LAYERS = Param("layers", integer(1, 6), 3, "layers", "Layers")
