@@ -2,6 +2,7 @@
 import numpy as np
 
 from convae import training
+from convae.checkpoint import restore
 from convae.backend import keras
 from convae.networks import compile_classifier
 
@@ -128,7 +129,6 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
             first = record["epoch"]
             kept = record["extra"].get("early_stopping")
             count = kept["weights"] if kept else 0
-            from convae.checkpoint import restore
             restore(model, arrays[:len(arrays) - count], "the checkpoint")
             if stopper and kept:
                 stopper.resumed = (kept, arrays[len(arrays) - count:])

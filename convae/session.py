@@ -22,8 +22,8 @@ class Session:
         self.summary_figures = summary_figures
         self.first_number = first_number
         self.experiments = []
-        # A resumed run keeps the rows of the experiments that finished before it was killed.
         self.params = params
+        # A resumed run keeps the rows of the experiments that finished before it was killed.
         self.earlier = records.read_rows(self.path("experiments.csv"), params, first_number) if first_number > 1 else []
 
     def next_number(self):
