@@ -112,7 +112,7 @@ def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), see
     {stage: the compiled optimizer}).
     """
     x, y = train
-    steps = -(-len(x) // hyper["batch_size"])
+    steps = training.steps_per_epoch(len(x), hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
     stopper = _early_stopping(hyper.get("patience", 0))
     stage_callbacks = ([stopper] if stopper else []) + list(callbacks)

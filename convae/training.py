@@ -57,8 +57,8 @@ def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initi
     try:
         with _ctrl_c_between_steps() as stop:
             model.fit(training_batches(x, y, batch_size, seed, initial_epoch, epochs),
-                      steps_per_epoch=-(-len(x) // batch_size), validation_data=validation_batches(*validation,
-                                                                                              batch_size),
+                      steps_per_epoch=steps_per_epoch(len(x), batch_size),
+                      validation_data=validation_batches(*validation, batch_size),
                       initial_epoch=initial_epoch, epochs=epochs, verbose=verbose,
                       callbacks=[stop, *callbacks, recorder])  # the recorder last: it sees every callback's verdict
     except KeyboardInterrupt:
@@ -111,6 +111,16 @@ def _ctrl_c_between_steps():
         signal.signal(signal.SIGINT, previous)
 
 
+def steps_per_epoch(count, batch_size):
+    """Training steps in an epoch of `count` images: full batches only.
+
+    The last, partial batch of each epoch is dropped (each epoch draws a new order, so no image
+    is left out for long): a batch of a few images would give BatchNormalization the statistics
+    of those few, and a second batch shape costs a second compilation of the training step.
+    """
+    return count // batch_size
+
+
 def epoch_order(count, seed, epoch):
     """The order in which an epoch visits the images: a permutation drawn from (seed, epoch) alone,
     so that a run resumed at any epoch visits them as the uninterrupted run did."""
@@ -118,7 +128,8 @@ def epoch_order(count, seed, epoch):
 
 
 def training_batches(x, y, batch_size, seed, first_epoch, epochs):
-    """(x, y) batches for the epochs from `first_epoch` to `epochs`, each epoch in `epoch_order`.
+    """(x, y) batches for the epochs from `first_epoch` to `epochs`, each epoch in `epoch_order`,
+    full batches only (see `steps_per_epoch`).
 
     Under TensorFlow a tf.data pipeline: the arrays become tensors once and each batch is gathered
     from them, so no epoch copies the data set; tf.data's autotuning and prefetch threads are off,
@@ -130,7 +141,7 @@ def training_batches(x, y, batch_size, seed, first_epoch, epochs):
         return _numpy_batches(x, y, batch_size, orders)
     tf = tensorflow()
     data = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True))
     return _tf_gather(data, x, y)
 
 
@@ -160,7 +171,7 @@ def _tf_gather(indices, x, y):
 def _numpy_batches(x, y, batch_size, orders):
     same = y is x
     for order in orders:
-        for start in range(0, len(order), batch_size):
+        for start in range(0, len(order) - batch_size + 1, batch_size):
             batch = order[start:start + batch_size]
             inputs = x[batch]
             yield inputs, (inputs if same else y[batch])
