@@ -72,30 +72,26 @@ def parse_args(argv):
     return cli.parse_args(parser, argv)
 
 
-def train_experiment(number, hyper, settings, images, val_images, progress, resume=None):
-    """Build and train one autoencoder, from a checkpoint's (record, arrays) where `resume` gives one;
-    return its Experiment (None if stopped before one epoch)."""
+def train_experiment(number, hyper, settings, images, val_images, file, resume=None):
+    """Build and train one autoencoder, writing its checkpoint to `file` after every epoch, from the
+    checkpoint `resume` (checkpoint.Resumed) where one is given; return its Experiment (None if
+    stopped before one epoch)."""
     seed_everything(settings["seed"])
     model = build_autoencoder(images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"], hyper["dropout"],
                               hyper["pooling"])
     compile_autoencoder(model)
-    record, arrays = resume or ({"epoch": 0, "history": {}, "seconds": 0.0}, None)
-    if arrays is not None:
-        checkpoint.restore(model, arrays, progress.path)
+    state, arrays = (resume.state, resume.arrays) if resume else (checkpoint.State(), None)
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, bottleneck "
           f"{'x'.join(str(n) for n in model.get_layer(BOTTLENECK).output.shape[1:])}, "
           f"{len(images)} training and {len(val_images)} validation images"
-          + (f", resumed after epoch {record['epoch']}" if arrays is not None else ""))
-    elapsed = training.timer(record["seconds"])
-
-    def save(done, history):
-        progress.save(model, {"stage": 1, "epoch": done}, training.joined(record["history"], history), elapsed())
-    more, interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"],
-                                     hyper["batch_size"], seed=settings["seed"], initial_epoch=record["epoch"],
-                                     after_epoch=save)
-    history = training.joined(record["history"], more)
+          + (f", resumed after epoch {state.epoch}" if resume else ""))
+    clock = training.timer(state.seconds)
+    keeper = checkpoint.checkpointer(state, file, clock, arrays=arrays)
+    interrupted = training.fit(model, images, images, (val_images, val_images), hyper["epochs"], hyper["batch_size"],
+                               keeper, seed=settings["seed"], initial_epoch=state.epoch)
     if not interrupted:
-        progress.remove()
+        file.remove()
+    history = state.history
     done = len(history.get("loss", []))
     if done == 0:
         print(f"Experiment {number} discarded: no epoch finished.")
@@ -103,15 +99,15 @@ def train_experiment(number, hyper, settings, images, val_images, progress, resu
     status = f"stopped at epoch {done} of {hyper['epochs']}" if interrupted else "complete"
     metrics = {"loss": history["loss"][-1], "val_loss": history["val_loss"][-1]}
     print(f"Experiment {number}: loss {metrics['loss']:.4f}, validation loss {metrics['val_loss']:.4f} "
-          f"({status}, {elapsed() / 60:.1f} min)")
-    return training.Experiment(number, dict(hyper), model, history, elapsed(), status, metrics)
+          f"({status}, {clock() / 60:.1f} min)")
+    return training.Experiment(number, dict(hyper), model, history, clock(), status, metrics)
 
 
 def experiment_figures(session, experiment, val_images):
     """The figures that belong to one experiment (written once, never overwritten)."""
     n = experiment.number
     shown = val_images[:10]
-    reconstructions = experiment.model.predict(shown, verbose=0)
+    reconstructions = training.predict(experiment.model, shown)
     changed = differences(HYPERPARAMETERS, experiment.hyper)
     title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
     return [plots.history(experiment.history, session.path(f"experiment-{n}-loss.png"), title, ["loss"]),
@@ -144,6 +140,9 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
+    count = training.configure(args.steps_per_dispatch, args.distribute)
+    if args.distribute:
+        print(f"--distribute: training on {count} device{'s' if count > 1 else ''}, each batch split between them")
     prompter = Prompter(enabled=not args.no_input)
     images = cli.ask_file(prompter, "Training images (idx file)", args.train_images, data.load_images, "-d")
     context = {"image_shape": images.array.shape[1:], "n_images": len(images.array)}
@@ -152,12 +151,13 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(pixels), settings["val_split"], settings["seed"])
     train_images, val_images = pixels[train_idx], pixels[val_idx]
     del pixels
+    context["n_train"] = len(train_idx)
     identity = {"script": "autoencoder.py", "data": {"train_images": images.md5}, "settings": settings}
     hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False,
-                      summary_figures, first_number=resumed[0]["experiment"] if resumed else 1, params=HYPERPARAMETERS)
+                      summary_figures, first_number=resumed.experiment if resumed else 1, params=HYPERPARAMETERS)
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "
           f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "autoencoder.h5")
@@ -166,8 +166,8 @@ def main(argv=None):
         if not resumed:
             hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
         number = session.next_number()
-        progress = checkpoint.Progress(session.output_dir, dict(identity, hyperparameters=hyper), number)
-        experiment = train_experiment(number, hyper, settings, train_images, val_images, progress, resumed)
+        file = checkpoint.File(session.output_dir, dict(identity, hyperparameters=hyper), number)
+        experiment = train_experiment(number, hyper, settings, train_images, val_images, file, resumed)
         resumed = None
         if experiment:
             session.add(experiment, experiment_figures(session, experiment, val_images))

@@ -129,9 +129,10 @@ class Inputs:
         return {name: {"path": f.path, "md5": f.md5, "count": int(len(f.array))} for name, f in files.items()}
 
 
-def train_experiment(number, hyper, settings, inputs, train, validation, progress, resume=None):
-    """Build the classifier on a fresh copy of the encoder and train it in two stages (from a
-    checkpoint's (record, arrays) where `resume` gives one)."""
+def train_experiment(number, hyper, settings, inputs, train, validation, file, resume=None):
+    """Build the classifier on a fresh copy of the encoder and train it in two stages, writing its
+    checkpoint to `file` after every epoch (from the checkpoint `resume`, checkpoint.Resumed, where
+    one is given)."""
     seed_everything(settings["seed"])
     encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
@@ -141,27 +142,26 @@ def train_experiment(number, hyper, settings, inputs, train, validation, progres
                              features=classifier.feature_statistics(encoder, train[0]))
     print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
           f"{len(validation[0])} validation images")
-    elapsed = training.timer(resume[0]["seconds"] if resume else 0.0)
-
-    def save(position, history, extra, extra_arrays):
-        progress.save(model, position, history, elapsed(), extra, extra_arrays)
-    history, stage2_start, status, optimizers = classifier.train_two_stages(
-        model, encoder, train, validation, hyper, seed=settings["seed"], resume=resume, checkpoint=save)
+    state, arrays = (resume.state, resume.arrays) if resume else (checkpoint.State(), None)
+    clock = training.timer(state.seconds)
+    state, status = classifier.train_two_stages(model, encoder, train, validation, hyper, state, file, arrays, clock,
+                                                seed=settings["seed"])
     if not status.startswith("stopped"):
-        progress.remove()
+        file.remove()
+    history = state.history
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None
     # Both in inference mode (no dropout, no augmentation), so that they compare.
-    fit = metrics.evaluate(train[1], model.predict(train[0], batch_size=256, verbose=0))
-    val = metrics.evaluate(validation[1], model.predict(validation[0], batch_size=256, verbose=0))
+    fit = metrics.evaluate(train[1], training.predict(model, train[0]))
+    val = metrics.evaluate(validation[1], training.predict(model, validation[0]))
     figures = {"loss": fit["loss"], "accuracy": fit["accuracy"], "val_loss": val["loss"],
                "val_accuracy": val["accuracy"], "val_precision": val["precision"], "val_recall": val["recall"],
                "val_f1": val["f1"]}
     print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
-          f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {elapsed() / 60:.1f} min)")
-    return training.Experiment(number, dict(hyper), model, history, elapsed(), status, figures,
-                               extra={"stage2_start": stage2_start, "optimizers": optimizers})
+          f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {clock() / 60:.1f} min)")
+    return training.Experiment(number, dict(hyper), model, history, clock(), status, figures,
+                               extra={"stage2_start": state.stage2_start, "optimizers": state.optimizers})
 
 
 def experiment_figures(session, experiment):
@@ -182,7 +182,7 @@ def classify_test_set(session, experiment, inputs, settings):
     """Report the test set's figures for one experiment's model and write its files."""
     x = data.to_float(inputs.test_images.array)
     y = inputs.test_labels.array
-    probabilities = experiment.model.predict(x, verbose=0)
+    probabilities = training.predict(experiment.model, x)
     report = metrics.evaluate(y, probabilities)
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     folder = session.path(f"test-experiment-{experiment.number}")
@@ -233,7 +233,7 @@ def _feature_map(model, x):
     """The encoder's output for `x`, projected on its first two principal components."""
     from sklearn.decomposition import PCA
     from convae.backend import keras
-    features = keras().Model(model.input, model.get_layer("flatten").output).predict(x, verbose=0)
+    features = training.predict(keras().Model(model.input, model.get_layer("flatten").output), x)
     return PCA(n_components=2, random_state=0).fit_transform(features)
 
 
@@ -257,6 +257,9 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     set_verbose(args.verbose)
     plots.configure(show=not args.no_show)
+    count = training.configure(args.steps_per_dispatch, args.distribute)
+    if args.distribute:
+        print(f"--distribute: training on {count} device{'s' if count > 1 else ''}, each batch split between them")
     prompter = Prompter(enabled=not args.no_input)
     inputs = Inputs(args, prompter)
     print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
@@ -267,13 +270,14 @@ def main(argv=None):
     train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
     train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
     del pixels
+    context["n_train"] = len(train_idx)
     identity = {"script": "classification.py", "data": dict({k: v["md5"] for k, v in inputs.record().items()},
                                                            autoencoder=inputs.autoencoder_md5), "settings": settings}
     hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
     if args.save:
         check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True,
-                      summary_figures, first_number=resumed[0]["experiment"] if resumed else 1, params=HYPERPARAMETERS)
+                      summary_figures, first_number=resumed.experiment if resumed else 1, params=HYPERPARAMETERS)
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
           f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "classifier.h5")
@@ -284,8 +288,8 @@ def main(argv=None):
         if not resumed:
             hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
         number = session.next_number()
-        progress = checkpoint.Progress(session.output_dir, dict(identity, hyperparameters=hyper), number)
-        experiment = train_experiment(number, hyper, settings, inputs, train, validation, progress, resumed)
+        file = checkpoint.File(session.output_dir, dict(identity, hyperparameters=hyper), number)
+        experiment = train_experiment(number, hyper, settings, inputs, train, validation, file, resumed)
         resumed = None
         if experiment:
             session.add(experiment, experiment_figures(session, experiment))

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-from math import comb
 
 import numpy as np
 
@@ -72,9 +71,9 @@ def mcnemar_p(only_first, only_second):
     Under the hypothesis that both models are equally good, each such image is equally likely to
     be either model's miss: a binomial with n = only_first + only_second and p = 1/2.
     """
+    from scipy.stats import binomtest
     n = only_first + only_second
-    tail = sum(comb(n, i) for i in range(min(only_first, only_second) + 1))
-    return min(1.0, 2 * tail / 2 ** n)
+    return 1.0 if n == 0 else float(binomtest(only_first, n, 0.5).pvalue)
 
 
 def main():

@@ -1,11 +1,14 @@
 """Checkpoints of the experiment in progress, so that a killed run resumes exactly (--resume).
 
-After every finished epoch the training loop writes `checkpoint.npz` into the output folder, in
-one atomic rename: every variable of the model (weights, BatchNormalization statistics and update
-counts, the dropout and augmentation layers' random-generator states), every variable of the
-optimizer (its moments and step count, which the cosine schedule follows), and a JSON record of
-what made it (script, hyperparameters, settings, data checksums), where it stands (experiment,
-stage, epoch), the history so far, the seconds spent and the early-stopping state. The batches of
+One callback owns them (`checkpointer`): after every finished epoch it adds the epoch to the
+experiment's `State` and writes `checkpoint.npz` into the output folder in one atomic rename; when
+a resumed stage begins it gives the model and its optimizer the checkpoint's variables back. The
+file holds a JSON record of what made it (script, hyperparameters, settings, data checksums) and
+the `State` (stage, epoch, history, seconds, early stopping), and every variable under a name
+that says what it is: `model/<layer>/<variable>` for the weights, BatchNormalization statistics
+and update counts and the dropout and augmentation layers' random-generator states;
+`optimizer/<variable>` for the optimizer's moments and step count (which the cosine schedule
+follows); `best/<layer>/<variable>` for the weights early stopping would restore. The batches of
 every epoch are drawn from (seed, epoch) alone (training.epoch_order), so nothing else is needed to
 continue as the uninterrupted run would have.
 
@@ -14,18 +17,46 @@ but not the random-generator states (a resumed run would drop other units and au
 nor the history, the stage or the early-stopping state, and it overwrites its files in place.
 """
 import contextlib
+import dataclasses
 import json
 import os
 import sys
 import zipfile
+from typing import Optional
 
 import numpy as np
 
+from convae.backend import keras
 from convae.errors import UserError
 from convae.files import atomic_path
 
 FILE = "checkpoint.npz"
-FORMAT = 1
+FORMAT = 2
+_RECORD = "record"  # the JSON record's entry in the file, beside the variables
+
+
+@dataclasses.dataclass
+class State:
+    """Where an experiment stands: everything its checkpoint holds besides the variables."""
+    stage: int = 1           # the autoencoder's only stage, or the classifier's: 1 (head), 2 (everything)
+    epoch: int = 0           # epochs finished in `stage`
+    history: dict = dataclasses.field(default_factory=dict)  # metric -> one value per finished epoch, all stages
+    seconds: float = 0.0     # training time so far, that of earlier runs included
+    stage2_start: Optional[int] = None  # the experiment's epoch (from 1) at which stage 2 began
+    optimizers: dict = dataclasses.field(default_factory=dict)  # "stage N" -> the optimizer compiled for it
+    early_stopping: Optional[dict] = None  # wait, best and best_epoch of the stage in progress
+
+    @classmethod
+    def from_record(cls, record):
+        return cls(**{field.name: record[field.name] for field in dataclasses.fields(cls) if field.name in record})
+
+
+@dataclasses.dataclass
+class Resumed:
+    """A checkpoint read for --resume: which experiment, where it stood, and its variables by name."""
+    experiment: int
+    state: State
+    arrays: dict
 
 
 def path_in(output_dir):
@@ -33,24 +64,23 @@ def path_in(output_dir):
 
 
 def write(path, record, arrays):
-    """Write `record` (JSON-able) and `arrays` to `path` atomically, flushed to the disk."""
+    """Write `record` (JSON-able) and `arrays` (name -> array) to `path` atomically, flushed to the disk."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, record=np.frombuffer(json.dumps(record).encode("utf-8"), np.uint8),
-                     **{f"a{i}": array for i, array in enumerate(arrays)})
+            np.savez(f, **{_RECORD: np.frombuffer(json.dumps(record).encode("utf-8"), np.uint8)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
 
 
 def read(path):
-    """(record, arrays) from a checkpoint file, or a one-line UserError saying what is wrong with it."""
+    """(record, arrays by name) from a checkpoint file, or a one-line UserError saying what is wrong with it."""
     if not os.path.exists(path):
         raise UserError(f"--resume: no checkpoint in {os.path.dirname(path) or '.'} (a run writes {FILE} into its "
                         "--output-dir after every epoch, and removes it when the experiment is complete)")
     try:
         with np.load(path) as data:
-            record = json.loads(data["record"].tobytes().decode("utf-8"))
-            arrays = [data[f"a{i}"] for i in range(len(data.files) - 1)]
+            record = json.loads(data[_RECORD].tobytes().decode("utf-8"))
+            arrays = {name: data[name] for name in data.files if name != _RECORD}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise UserError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                         "remove it to start afresh") from None
@@ -82,26 +112,62 @@ def _short(value):
     return text if len(text) < 60 else text[:57] + "..."
 
 
-def state_of(model):
-    """Every variable of the model and of its optimizer, as NumPy arrays."""
-    return [np.array(v.numpy()) for v in list(model.variables) + list(model.optimizer.variables)]
+def model_variables(model):
+    """{name: variable} for every variable of the model: "<layer>/<variable>", nested models' layers
+    under "<model>/". Layer names are fixed by the builders or the loaded file; the names Keras gives
+    the variables themselves carry counters ("seed_generator_6") that depend on what else the
+    process built before, so they cannot name anything across runs."""
+    named = {}
+
+    def walk(layer, prefix):
+        for inner in layer.layers:
+            if isinstance(inner, keras().Model):
+                walk(inner, f"{prefix}{inner.name}/")
+                continue
+            for variable in inner.variables:
+                name, count = f"{prefix}{inner.name}/{variable.name}", 1
+                while name in named:  # a layer with two random generators: "<layer>/seed_generator_state#2"
+                    count += 1
+                    name = f"{prefix}{inner.name}/{variable.name}#{count}"
+                named[name] = variable
+    walk(model, "")
+    return named
 
 
-def restore(model, arrays, path):
-    """Give the model and its (built) optimizer the variables of a checkpoint."""
+def optimizer_variables(optimizer):
+    """{name: variable} for an optimizer's variables: Keras names each moment after the model variable
+    it follows ("fc_kernel_momentum"), under the optimizer's own counter ("adam_1/"), left out here."""
+    return {variable.name: variable for variable in optimizer.variables}
+
+
+def variables_of(model):
+    """Every variable a resume needs, by its name in the checkpoint: the model's and its optimizer's."""
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
-    variables = list(model.variables) + list(optimizer.variables)
-    if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
-        raise UserError(f"{path}: the checkpoint does not fit this network ({len(arrays)} arrays for "
-                        f"{len(variables)} variables)")
-    for variable, array in zip(variables, arrays):
-        variable.assign(array)
+    return {**{f"model/{k}": v for k, v in model_variables(model).items()},
+            **{f"optimizer/{k}": v for k, v in optimizer_variables(optimizer).items()}}
 
 
-class Progress:
-    """The checkpoint of one experiment: where it goes and what identifies the run that writes it."""
+def restore(model, arrays, path):
+    """Give the model and its optimizer the variables that a checkpoint holds under their names (the
+    model's alone where it holds no optimizer's: one written between two stages)."""
+    variables = variables_of(model)
+    kinds = ("model", "optimizer") if any(name.startswith("optimizer/") for name in arrays) else ("model",)
+    variables = {name: v for name, v in variables.items() if name.split("/", 1)[0] in kinds}
+    stored = {name: array for name, array in arrays.items() if name.split("/", 1)[0] in kinds}
+    missing, extra = sorted(set(variables) - set(stored)), sorted(set(stored) - set(variables))
+    wrong = [name for name in variables if name in stored and tuple(variables[name].shape) != stored[name].shape]
+    if missing or extra or wrong:
+        what = (f"no {missing[0]}" if missing else f"{extra[0]}, which this network lacks" if extra else
+                f"{wrong[0]} of shape {stored[wrong[0]].shape}, not {tuple(variables[wrong[0]].shape)}")
+        raise UserError(f"{path}: the checkpoint does not fit this network ({what})")
+    for name, variable in variables.items():
+        variable.assign(stored[name])
+
+
+class File:
+    """The checkpoint file of one experiment: where it goes and what identifies the run that writes it."""
 
     def __init__(self, output_dir, identity, number):
         self.path = path_in(output_dir)
@@ -109,14 +175,13 @@ class Progress:
         self.number = number
         self._warned = None
 
-    def save(self, model, position, history, seconds, extra=None, extra_arrays=()):
-        """Write the checkpoint after an epoch. A failed write (disk full, no permission) is reported
-        once and training goes on: the hours already spent on this experiment are worth more than
-        the insurance, and the previous checkpoint, if any, stays as it was."""
-        record = dict(self.identity, format=FORMAT, experiment=self.number, **position, history=history,
-                      seconds=seconds, extra=extra or {})
+    def write(self, state, arrays):
+        """Write the checkpoint. A failed write (disk full, no permission) is reported once and training
+        goes on: the hours already spent on this experiment are worth more than the insurance, and the
+        previous checkpoint, if any, stays as it was."""
+        record = dict(self.identity, format=FORMAT, experiment=self.number, **dataclasses.asdict(state))
         try:
-            write(self.path, record, state_of(model) + list(extra_arrays))
+            write(self.path, record, arrays)
         except OSError as e:
             message = e.strerror or str(e)
             if message != self._warned:
@@ -130,3 +195,57 @@ class Progress:
         """The experiment is complete: nothing is left to resume."""
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
+
+
+def checkpointer(state, file=None, clock=None, stopper=None, arrays=None):
+    """The callback that owns the checkpoint of one fit (a stage).
+
+    When the fit begins, where `arrays` (a checkpoint's variables) are given, it restores the model,
+    its optimizer and the early-stopping state from them. After every finished epoch it adds the
+    epoch's logs to `state.history`, advances `state.epoch`, takes the seconds from `clock()` and the
+    state of `stopper` (Keras's EarlyStopping), and writes it all to `file` (none: the state alone
+    is kept). Put it after the other callbacks, so that it sees their verdict on each epoch.
+    """
+    class Checkpointer(keras().callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            nonlocal arrays
+            if arrays is None:
+                return
+            restore(self.model, arrays, file.path if file else "the checkpoint")
+            if stopper is not None and state.early_stopping is not None:
+                kept = state.early_stopping
+                stopper.wait, stopper.best, stopper.best_epoch = kept["wait"], kept["best"], kept["best_epoch"]
+                names = _weight_names(self.model)
+                stopper.best_weights = [arrays[f"best/{n}"] for n in names] if f"best/{names[0]}" in arrays else None
+            arrays = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            for name, value in (logs or {}).items():
+                state.history.setdefault(name, []).append(float(value))
+            state.epoch = epoch + 1
+            if clock is not None:
+                state.seconds = clock()
+            best = {}
+            if stopper is not None:
+                state.early_stopping = {"wait": stopper.wait, "best_epoch": stopper.best_epoch,
+                                        "best": None if stopper.best is None else float(stopper.best)}
+                best = _best_weights(self.model, stopper.best_weights)
+            if file is not None:
+                file.write(state, {**{name: np.asarray(v.numpy()) for name, v in variables_of(self.model).items()},
+                                   **best})
+    keeper = Checkpointer()
+    keeper.state = state
+    return keeper
+
+
+def _weight_names(model):
+    """The checkpoint's names of model.weights, in their order (the order of get_weights)."""
+    names = {id(variable): name for name, variable in model_variables(model).items()}
+    return [names[id(weight)] for weight in model.weights]
+
+
+def _best_weights(model, weights):
+    """Early stopping's best weights (a get_weights list) by their names in the checkpoint."""
+    if not weights:
+        return {}
+    return {f"best/{name}": np.asarray(array) for name, array in zip(_weight_names(model), weights)}

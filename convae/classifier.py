@@ -2,8 +2,8 @@
 import numpy as np
 
 from convae import training
-from convae.checkpoint import restore
 from convae.backend import keras
+from convae.checkpoint import State, checkpointer, model_variables
 from convae.networks import compile_classifier
 
 
@@ -35,7 +35,7 @@ def feature_statistics(encoder, images, chunk=4096):
     (a chunk at a time, so that the features of the whole data set are never held at once)."""
     total = squares = 0.0
     for start in range(0, len(images), chunk):
-        features = encoder.predict(images[start:start + chunk], batch_size=256, verbose=0)
+        features = training.predict(encoder, images[start:start + chunk])
         features = features.reshape(len(features), -1).astype(np.float64)
         total, squares = total + features.sum(axis=0), squares + (features ** 2).sum(axis=0)
     mean = total / len(images)
@@ -81,83 +81,61 @@ def _all_layers(model):
 
 
 def _early_stopping(patience):
-    """Keras's EarlyStopping (best weights restored), whose state can go into a checkpoint and back."""
+    """Keras's EarlyStopping on the validation loss, best weights restored (None where patience is 0)."""
     if not patience:
         return None
-
-    class EarlyStopping(keras().callbacks.EarlyStopping):
-        resumed = None  # (state, best weights) from a checkpoint, applied when the fit begins
-
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            if self.resumed:
-                state, self.best_weights = self.resumed
-                self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
-                self.resumed = None
-
-        def state(self):
-            best = None if self.best is None else float(self.best)
-            weights = list(self.best_weights or [])
-            return {"wait": self.wait, "best": best, "best_epoch": self.best_epoch, "weights": len(weights)}, weights
-
-    return EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
+    return keras().callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
 
 
-def train_two_stages(model, encoder, train, validation, hyper, callbacks=(), seed=0, resume=None, checkpoint=None):
-    """Train the head with the encoder frozen, then everything.
+def train_two_stages(model, encoder, train, validation, hyper, state=None, file=None, arrays=None, clock=None,
+                     callbacks=(), seed=0):
+    """Train the head with the encoder frozen, then everything; return (state, status).
 
-    `resume` is a checkpoint's (record, arrays): training continues after the epoch it was written
-    at, as if never interrupted. `checkpoint(position, history, extra, extra_arrays)` writes one
-    after every epoch. Returns (history, the first epoch of stage 2 or None, status,
-    {stage: the compiled optimizer}).
+    `state` (checkpoint.State) says where the experiment stands: a fresh one starts at stage 1; one
+    read from a checkpoint, with the checkpoint's `arrays`, continues after the epoch it was written
+    at, as if never interrupted. After every epoch the state is written to `file` (checkpoint.File),
+    with the seconds from `clock()`. The state comes back with the history of both stages.
     """
     x, y = train
+    state = state or State()
     steps = training.steps_per_epoch(len(x), hyper["batch_size"])
     decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
-    stopper = _early_stopping(hyper.get("patience", 0))
-    stage_callbacks = ([stopper] if stopper else []) + list(callbacks)
-    record, arrays = resume or ({"stage": 1, "epoch": 0, "history": {}, "extra": {}}, None)
-    history, optimizers = record["history"], dict(record["extra"].get("optimizers", {}))
-    stage2_start = record["extra"].get("stage2_start")
 
     def run_stage(stage, epochs, learning_rate):
-        nonlocal history
+        nonlocal arrays
         compile_classifier(model, learning_rate, decay(epochs))
-        optimizers[f"stage {stage}"] = training.describe_optimizer(model.optimizer)
-        first = 0
-        if arrays is not None and record["stage"] == stage:
-            first = record["epoch"]
-            kept = record["extra"].get("early_stopping")
-            count = kept["weights"] if kept else 0
-            restore(model, arrays[:len(arrays) - count], "the checkpoint")
-            if stopper and kept:
-                stopper.resumed = (kept, arrays[len(arrays) - count:])
-        before = history
-
-        def save(done, fit_history):
-            if checkpoint is not None:
-                state, weights = stopper.state() if stopper else (None, [])
-                checkpoint({"stage": stage, "epoch": done}, training.joined(before, fit_history),
-                           {"stage2_start": stage2_start, "early_stopping": state, "optimizers": optimizers}, weights)
+        state.optimizers[f"stage {stage}"] = training.describe_optimizer(model.optimizer)
+        resuming = arrays is not None and state.stage == stage
+        first = state.epoch if resuming else 0
+        state.stage, state.epoch = stage, first
+        if not first:
+            state.early_stopping = None
+        stopper = _early_stopping(hyper.get("patience", 0))
+        keeper = checkpointer(state, file, clock, stopper, arrays if resuming else None)
+        arrays = None
         print(f"Stage {stage}: {('the fully connected head only', 'the whole network')[stage - 1]}, "
               f"{_epochs(epochs)}" + (f", from epoch {first + 1}" if first else ""))
-        more, interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], stage_callbacks,
-                                         seed + stage - 1, first, save)
-        history = training.joined(before, more)
-        return interrupted, first + len(more.get("loss", []))
+        interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], keeper,
+                                   ([stopper] if stopper else []) + list(callbacks), seed + stage - 1, first)
+        return interrupted, state.epoch
 
-    if record["stage"] == 1:
+    if state.stage == 1:
         freeze_encoder(encoder)
         interrupted, done = run_stage(1, hyper["epochs"], hyper["learning_rate"])
         if interrupted:
-            return history, None, f"stopped in stage 1 at epoch {done} of {hyper['epochs']}", optimizers
+            return state, f"stopped in stage 1 at epoch {done} of {hyper['epochs']}"
         if hyper["fine_tune_epochs"] == 0:
-            return history, None, "complete (stage 1 only)", optimizers
-        stage2_start = len(history.get("loss", [])) + 1
+            return state, "complete (stage 1 only)"
+        state.stage2_start = len(state.history.get("loss", [])) + 1
+        # Stage 1 is over (early stopping's best weights restored): a run killed before stage 2's first
+        # epoch ends resumes here, with the network that stage 2 starts from.
+        state.stage, state.epoch, state.early_stopping = 2, 0, None
+        if file is not None:
+            file.write(state, {f"model/{name}": variable.numpy() for name, variable in model_variables(model).items()})
     unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
     interrupted, done = run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])
     status = f"stopped in stage 2 at epoch {done} of {hyper['fine_tune_epochs']}" if interrupted else "complete"
-    return history, stage2_start, status, optimizers
+    return state, status
 
 
 def _epochs(n):

@@ -5,7 +5,7 @@ import os
 import sys
 
 from convae.errors import EndOfInput, UserError
-from convae.params import show
+from convae.params import Param, integer, show
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"  # hyphen, dashes and minus that PDFs print for "-"
 
@@ -32,12 +32,17 @@ def normalize_argv(argv, options=()):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors and the list of its flags (for normalize_argv)."""
+
+    flags = ("-h", "--help")
+
     def error(self, message):
         """One line, like every other error of these programs, instead of argparse's usage block."""
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 
+_STEPS = Param("steps_per_dispatch", integer(1, 100000), None, "")
 ASKED = "the assignment's hyperparameters (asked for before each experiment unless given here)"
 TRAINING = "network and training"
 AUGMENTATION = "augmentation (random, in training only)"
@@ -51,9 +56,14 @@ def make_parser(prog, description, paths, params, options=()):
     """
     parser = _Parser(prog=prog, description=description, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    flags = list(parser.flags)
+
+    def add(group, flag, **options):
+        flags.append(flag)
+        group.add_argument(flag, **options)
     files = parser.add_argument_group("data files (asked for when missing)")
     for flag, dest, help_text in paths:
-        files.add_argument(flag, dest=dest, metavar="PATH", help=help_text)
+        add(files, flag, dest=dest, metavar="PATH", help=help_text)
     groups = {}
     for title in [ASKED, TRAINING, AUGMENTATION, RUN]:
         if title == RUN or any((ASKED if p.prompt else p.group or RUN) == title for p in params):
@@ -61,26 +71,30 @@ def make_parser(prog, description, paths, params, options=()):
     for p in params:
         default = p.shown_default or ("depends on other values" if callable(p.default) else
                                       show(p.default) if p.default is not None else "none")
-        groups[ASKED if p.prompt else p.group or RUN].add_argument(
-            p.flag, dest=p.name, type=_argparse_type(p), metavar=p.metavar or p.name.upper(),
-            help=f"{p.help} (default: {default})")
+        add(groups[ASKED if p.prompt else p.group or RUN], p.flag, dest=p.name, type=_argparse_type(p),
+            metavar=p.metavar or p.name.upper(), help=f"{p.help} (default: {default})")
     run = groups[RUN]
     for flag, metavar, help_text in options:
-        run.add_argument(flag, metavar=metavar, help=help_text)
-    run.add_argument("--resume", action="store_true",
-                     help="continue the experiment that a killed run of the same command left in --output-dir, from "
-                          "its last finished epoch (a checkpoint is written there after every epoch)")
-    run.add_argument("--no-input", action="store_true",
-                     help="never prompt: missing paths are an error, missing values take their defaults")
-    run.add_argument("--no-show", action="store_true",
-                     help="never open plot windows, even where a display exists (PNG files are always written)")
-    run.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
+        add(run, flag, metavar=metavar, help=help_text)
+    add(run, "--resume", action="store_true",
+        help="continue the experiment that a killed run of the same command left in --output-dir, from its last "
+             "finished epoch (a checkpoint is written there after every epoch)")
+    add(run, "--steps-per-dispatch", type=_argparse_type(_STEPS), metavar="N",
+        help="training steps run by one compiled call (default: 32 under JAX on a GPU, else 1; see docs/speed.md)")
+    add(run, "--distribute", action="store_true",
+        help="train on every device of the machine, each batch split between them (JAX only)")
+    add(run, "--no-input", action="store_true",
+        help="never prompt: missing paths are an error, missing values take their defaults")
+    add(run, "--no-show", action="store_true",
+        help="never open plot windows, even where a display exists (PNG files are always written)")
+    add(run, "--verbose", action="store_true", help="show TensorFlow's own log messages and warnings")
+    parser.flags = tuple(flags)
     return parser
 
 
 def parse_args(parser, argv):
     """parser.parse_args after `normalize_argv`."""
-    args = parser.parse_args(normalize_argv(argv, parser._option_string_actions))
+    args = parser.parse_args(normalize_argv(argv, parser.flags))
     if args.resume and not args.output_dir:
         parser.error("--resume needs the --output-dir of the run it continues")
     return args
@@ -149,7 +163,7 @@ def _why(param, value, values):
 
 
 def resume_point(args, params, context, identity):
-    """With --resume, (hyperparameters, (record, arrays)) of the checkpoint in --output-dir; else (None, None).
+    """With --resume, (hyperparameters, checkpoint.Resumed) of the checkpoint in --output-dir; else (None, None).
 
     The experiment's hyperparameters are the checkpoint's (nothing is asked); flags given on the
     command line must agree with them, and the script, data and settings must be the same.
@@ -162,7 +176,7 @@ def resume_point(args, params, context, identity):
     record, arrays = checkpoint.read(path)
     hyper = resolve(params, vars(args), Prompter(enabled=False), context, previous=record.get("hyperparameters"))
     checkpoint.check_same_run(path, record, dict(identity, hyperparameters=json.loads(json.dumps(hyper))))
-    return hyper, (record, arrays)
+    return hyper, checkpoint.Resumed(record["experiment"], checkpoint.State.from_record(record), arrays)
 
 
 def ask_file(prompter, label, given, load, flag):

@@ -87,11 +87,6 @@ def class_counts(labels, classes):
     return np.bincount(np.asarray(labels, dtype=np.int64), minlength=classes).tolist()
 
 
-def validation_size(count, val_split):
-    """How many of `count` images the split puts into validation."""
-    return max(1, int(round(count * val_split)))
-
-
 def settings(val_split, val_split_help):
     """The settings both scripts share: --limit, --val-split (default and help text per script), --seed."""
     return [
@@ -111,9 +106,9 @@ def fit_limit(value, values):
 
 
 def fit_batch_size(value, values):
-    """A batch must not be larger than the training images left after the validation split."""
-    n = values["limit"] or values["n_images"]
-    n_train = n - validation_size(n, values["val_split"])
-    if value > n_train:
-        raise ValueError(f"expected at most {n_train}, the number of training images after the validation split")
+    """A batch must not be larger than the training images that the split left (values["n_train"],
+    from split_indices itself, so that the check and the training agree)."""
+    if value > values["n_train"]:
+        raise ValueError(f"expected at most {values['n_train']}, the number of training images after the "
+                         "validation split")
     return value

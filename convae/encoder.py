@@ -3,6 +3,7 @@ import json
 import os
 import zipfile
 
+from convae import internals
 from convae.backend import keras
 from convae.errors import UserError
 from convae.networks import BOTTLENECK
@@ -75,15 +76,10 @@ def _load_keras2(path):
     """
     import h5py
     keras()
-    # What keras.models.load_model does with a Keras 2 .h5 file (keras/src/legacy/saving), with the
-    # configuration mended first; Keras's public functions take no configuration in this format.
-    from keras.src.legacy.saving import legacy_h5_format, saving_utils
     with h5py.File(path, "r") as f:
         config = f.attrs["model_config"]
         config = _renumber_nested_nodes(json.loads(config.decode() if isinstance(config, bytes) else config))
-        model = saving_utils.model_from_config(config, custom_objects={"Conv2DTranspose": _conv2d_transpose()})
-        legacy_h5_format.load_weights_from_hdf5_group(f["model_weights"], model)
-    return model
+        return internals.load_keras2_model(config, f["model_weights"], {"Conv2DTranspose": _conv2d_transpose()})
 
 
 _MODELS = ("Functional", "Model", "Sequential")
@@ -203,7 +199,7 @@ def _leaves(model, nested, count=0):
 def _input_shape(model):
     """The image shape a model records for its input, if it records one."""
     for get in (lambda: model.input_shape, lambda: model.layers[0].batch_shape,
-                lambda: model._build_shapes_dict["input_shape"]):
+                lambda: internals.recorded_input_shape(model)):
         try:
             shape = tuple(get())[1:]
         except Exception:

@@ -32,3 +32,53 @@ def onednn_enabled():
     default for this CPU); TensorFlow says so only in a start-up log line otherwise."""
     name = "tensorflow.python.util._pywrap_util_port"
     return bool(_attribute(_module(name), "IsMklEnabled", name)())
+
+
+def load_keras2_model(config, weights_group, custom_objects):
+    """What keras.models.load_model does with a Keras 2 .h5 file (keras/src/legacy/saving), from a
+    configuration mended first: Keras's public functions take no configuration in this format.
+
+    `config` is the file's model_config (parsed JSON), `weights_group` its h5py "model_weights" group.
+    """
+    package = "keras.src.legacy.saving"
+    utils, legacy = _module(f"{package}.saving_utils"), _module(f"{package}.legacy_h5_format")
+    model = _attribute(utils, "model_from_config", f"{package}.saving_utils")(config, custom_objects=custom_objects)
+    _attribute(legacy, "load_weights_from_hdf5_group", f"{package}.legacy_h5_format")(weights_group, model)
+    return model
+
+
+def recorded_input_shape(model):
+    """The input shape that a model never called on an input recorded when it was built (a Keras 2
+    Sequential given build(input_shape)), or None: Keras keeps it only in _build_shapes_dict."""
+    shapes = getattr(model, "_build_shapes_dict", None)
+    return (shapes or {}).get("input_shape")
+
+
+def set_normalization_statistics(layer, mean, variance):
+    """Give a built keras.layers.Normalization the statistics that adapt() would have computed,
+    computed elsewhere (a chunk of the data at a time, variances floored): adapt() leaves them in
+    its weights and copies them into the arrays it uses with finalize_state()."""
+    layer.set_weights([mean, variance, layer.get_weights()[2]])
+    _attribute(layer, "finalize_state", "keras.layers.Normalization")()
+
+
+def set_steps_per_execution(model, steps):
+    """What compile(steps_per_execution=steps) sets, on a model compiled already: Keras's fit then
+    hands its train function `steps` steps' worth of data at a time and counts them as steps."""
+    if not hasattr(model, "steps_per_execution"):
+        raise InternalMoved(f"keras.Model.steps_per_execution is gone; convae/internals.py was written for {TESTED_WITH}")
+    model.steps_per_execution = steps
+
+
+def set_jax_train_function(model, function):
+    """Make the next model.fit under JAX call `function(state, iterator) -> (logs, state)` once per
+    execution, as Keras 3.15's JAXTrainer.fit calls the `train_function` it makes itself;
+    make_train_function keeps one already set, and compile() resets it to None."""
+    if not hasattr(model, "train_function") or not hasattr(model, "make_train_function"):
+        raise InternalMoved(f"keras.Model.train_function is gone; convae/internals.py was written for {TESTED_WITH}")
+    model.train_function = function
+
+
+def jax_train_function(model):
+    """The train function model.fit will call (None after a compile)."""
+    return getattr(model, "train_function", None)

@@ -65,9 +65,9 @@ class BatchNormalization(_keras.layers.BatchNormalization):
             gamma = self.gamma if self.scale else tf.ones((channels,), inputs.dtype)
             beta = self.beta if self.center else tf.zeros((channels,), inputs.dtype)
             # exponential_avg_factor=1: the batch's own mean and (unbiased) variance come back
-            outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=self.moving_mean, variance=self.moving_variance,
-                epsilon=self.epsilon, is_training=True, exponential_avg_factor=1.0)
+            outputs, mean, variance = tf.raw_ops.FusedBatchNormV3(
+                x=inputs, scale=gamma, offset=beta, mean=self.moving_mean, variance=self.moving_variance,
+                epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[:3]
         else:
             mean, variance = self._moments(inputs, mask)
             outputs = ops.batch_normalization(inputs, mean, variance, axis=self.axis, offset=self.beta,

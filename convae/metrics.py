@@ -4,22 +4,22 @@ import numpy as np
 
 def evaluate(y_true, probabilities):
     """Accuracy, loss, macro precision/recall/F1, per-class figures and the confusion matrix."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import classification_report, confusion_matrix
     y_true = np.asarray(y_true).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    classes = probabilities.shape[1]
+    labels = list(range(probabilities.shape[1]))
     y_pred = probabilities.argmax(axis=1)
-    labels = list(range(classes))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     picked = np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-7, 1.0)
     return {
         "accuracy": float(np.mean(y_pred == y_true)),
         "loss": float(-np.mean(np.log(picked))),
         "correct": int(np.sum(y_pred == y_true)),
         "errors": int(np.sum(y_pred != y_true)),
-        "precision": float(macro[0]), "recall": float(macro[1]), "f1": float(macro[2]),
-        "per_class": {str(c): {"precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]),
-                               "support": int(support[c])} for c in labels},
+        "precision": report["macro avg"]["precision"], "recall": report["macro avg"]["recall"],
+        "f1": report["macro avg"]["f1-score"],
+        "per_class": {str(c): {"precision": report[str(c)]["precision"], "recall": report[str(c)]["recall"],
+                               "f1": report[str(c)]["f1-score"], "support": int(report[str(c)]["support"])}
+                      for c in labels},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }

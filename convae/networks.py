@@ -1,4 +1,5 @@
 """Model builders (uncompiled keras.Models made from hyperparameters alone) and how each is compiled."""
+from convae import internals
 from convae.backend import keras
 
 BOTTLENECK = "bottleneck"  # the encoder's output layer; classification.py finds the encoder by it
@@ -110,9 +111,7 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0), 
     standardize = k.layers.Normalization(name="standardize")
     x = standardize(x)
     if features is not None:
-        standardize.adapt_mean.assign(features[0])
-        standardize.adapt_variance.assign(features[1])
-        standardize.finalize_state()
+        internals.set_normalization_statistics(standardize, *features)
     x = k.layers.Dense(units, use_bias=False, name="fc")(x)
     x = k.layers.LayerNormalization(name="fc_norm")(x)
     x = k.layers.Activation("relu", name="fc_relu")(x)

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from convae import devices, dispatch, internals
 from convae.backend import is_tensorflow, keras, tensorflow
 
 
@@ -45,27 +46,56 @@ def count_parameters(model):
     return count(model)
 
 
-def fit(model, x, y, validation, epochs, batch_size, callbacks=(), seed=0, initial_epoch=0, after_epoch=None):
-    """model.fit from `initial_epoch` to `epochs`; returns (history, interrupted), Ctrl-C being an early stop.
+_steps_per_dispatch = None  # None: dispatch.default_steps()
 
-    Ctrl-C takes effect between two steps: the weights are then those of the last finished step
-    and the history holds the epochs that finished. `after_epoch(epochs done, history of this fit)`
-    is called after each epoch (to write a checkpoint).
+
+def configure(steps_per_dispatch=None, distribute=False):
+    """The run's training settings: steps per compiled call (--steps-per-dispatch), and whether to
+    train on every device (--distribute); return the number of devices."""
+    global _steps_per_dispatch
+    _steps_per_dispatch = steps_per_dispatch
+    return devices.distribute() if distribute else 1
+
+
+def fit(model, x, y, validation, epochs, batch_size, keeper, callbacks=(), seed=0, initial_epoch=0):
+    """model.fit from `initial_epoch` to `epochs`; returns True where Ctrl-C stopped it early.
+
+    `keeper` (checkpoint.checkpointer) records every finished epoch in its state and checkpoint;
+    it goes after `callbacks`, so that it sees their verdict. Ctrl-C takes effect between two
+    steps (two blocks of steps, see convae.dispatch): the weights are then those of the last
+    finished step and the state holds the epochs that finished.
     """
-    recorder = _recorder(after_epoch)
+    if initial_epoch >= epochs:  # resumed where the stage had ended: only its variables to restore
+        keeper.set_model(model)
+        keeper.on_train_begin()
+        return False
     verbose = 1 if sys.stdout.isatty() else 2
+    step_batch = devices.per_step(batch_size)
+    steps = steps_per_epoch(len(x), batch_size)
+    block = 1 if devices.count() > 1 else min(steps, _steps_per_dispatch or dispatch.default_steps())
+    if block > 1 and not is_tensorflow():
+        dispatch.install(model, x, y, step_batch, block)
+        data = dispatch.block_batches(len(x), step_batch, seed, initial_epoch, epochs, block)
+    else:
+        internals.set_steps_per_execution(model, block)  # under TensorFlow, Keras runs a block in a graph loop
+        data = training_batches(x, y, step_batch, seed, initial_epoch, epochs)
+    if devices.count() > 1:
+        validation_data, callbacks = None, [devices.validation(*validation, batch_size), *callbacks]
+    else:
+        validation_data = validation_batches(*validation, batch_size)
     try:
         with _ctrl_c_between_steps() as stop:
-            model.fit(training_batches(x, y, batch_size, seed, initial_epoch, epochs),
-                      steps_per_epoch=steps_per_epoch(len(x), batch_size),
-                      validation_data=validation_batches(*validation, batch_size),
-                      initial_epoch=initial_epoch, epochs=epochs, verbose=verbose,
-                      callbacks=[stop, *callbacks, recorder])  # the recorder last: it sees every callback's verdict
+            model.fit(data, steps_per_epoch=steps, validation_data=validation_data, initial_epoch=initial_epoch,
+                      epochs=epochs, verbose=verbose, callbacks=[stop, *callbacks, keeper])
     except KeyboardInterrupt:
-        print(f"\nTraining stopped by Ctrl-C after {initial_epoch + len(recorder.epochs)} of {epochs} epochs.",
-              flush=True)
-        return recorder.history, True
-    return recorder.history, False
+        print(f"\nTraining stopped by Ctrl-C after {keeper.state.epoch} of {epochs} epochs.", flush=True)
+        return True
+    return False
+
+
+def predict(model, x, batch_size=256):
+    """model.predict, quietly, on however many devices training runs on."""
+    return devices.predict(model, x, batch_size)
 
 
 @contextlib.contextmanager
@@ -112,13 +142,14 @@ def _ctrl_c_between_steps():
 
 
 def steps_per_epoch(count, batch_size):
-    """Training steps in an epoch of `count` images: full batches only.
+    """Training steps in an epoch of `count` images: full batches only (of the images a step takes
+    on the devices training runs on, devices.per_step).
 
     The last, partial batch of each epoch is dropped (each epoch draws a new order, so no image
     is left out for long): a batch of a few images would give BatchNormalization the statistics
     of those few, and a second batch shape costs a second compilation of the training step.
     """
-    return count // batch_size
+    return count // devices.per_step(batch_size)
 
 
 def epoch_order(count, seed, epoch):
@@ -181,30 +212,3 @@ def timer(already=0.0):
     """Return a function giving the seconds since this call, plus `already` (those of an earlier run)."""
     start = time.perf_counter()
     return lambda: already + time.perf_counter() - start
-
-
-def joined(earlier, later):
-    """Two histories (metric -> values per epoch) one after the other."""
-    return {key: list(earlier.get(key, [])) + list(later.get(key, [])) for key in {**earlier, **later}}
-
-
-def _recorder(after_epoch=None):
-    """A callback keeping the logs of every finished epoch, also when fit() is interrupted, and
-    calling `after_epoch` once they are kept.
-
-    The class is made here rather than at module level so that importing this module does not
-    import Keras.
-    """
-    class Recorder(keras().callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.epochs = []
-            self.history = {}
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epochs.append(epoch)
-            for name, value in (logs or {}).items():
-                self.history.setdefault(name, []).append(float(value))
-            if after_epoch is not None:
-                after_epoch(epoch + 1, self.history)
-    return Recorder()

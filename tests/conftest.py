@@ -37,6 +37,17 @@ def run(script, args, cwd, stdin="", timeout=300):
                           capture_output=True, text=True, timeout=timeout, env=script_env())
 
 
+def env_with(tmp_path, patch):
+    """The scripts' environment with a sitecustomize module that runs `patch` at start-up: a fault
+    planted where the test wants it, in the real program."""
+    folder = tmp_path / "fault"
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(patch)
+    env = script_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
+    return env
+
+
 def classification_args(autoencoder, **paths):
     """The five path flags, the bundled sample's files unless `paths` names others (d=, dl=, model=...)."""
     files = {"-d": TRAIN_IMAGES, "-dl": TRAIN_LABELS, "-t": TEST_IMAGES, "-tl": TEST_LABELS, "-model": autoencoder}

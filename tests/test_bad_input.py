@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import (REPO, TEST_LABELS, TINY_AE, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, assert_clean_error,
-                      classification_args, run, script_env)
+                      classification_args, env_with, run, script_env)
 from convae.idx import write_idx
 
 
@@ -179,17 +179,46 @@ def test_classification_refuses_settings_before_training(tiny_autoencoder, tmp_p
     assert_refused_before_training(result, tmp_path)
 
 
+def test_the_batch_size_is_checked_against_the_split_that_training_uses(tiny_autoencoder, tmp_path):
+    """The classifier's split is stratified, so --limit 1000 leaves fewer than the 900 training images
+    that an unstratified 10% would: a batch larger than those that are left is refused before training."""
+    from convae.data import split_indices
+    from convae.idx import read_idx_labels
+    train, _ = split_indices(1000, 0.1, 1, read_idx_labels(TRAIN_LABELS)[:1000])
+    assert len(train) < 900  # else this test would not tell the two counts apart
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--no-input", *TINY_CL, "--limit", "1000", "--batch-size", str(len(train) + 1)], cwd=tmp_path)
+    assert_clean_error(result, f"--batch-size: expected at most {len(train)}, the number of training images")
+    assert_refused_before_training(result, tmp_path)
+
+
+DISK_FULL_FOR_MODELS = """
+import h5py
+_File = h5py.File
+class File(_File):
+    def __init__(self, name, mode="r", *args, **kwargs):
+        if mode in ("w", "w-", "x") and str(name).endswith(".h5"):
+            raise OSError(28, "No space left on device")
+        super().__init__(name, mode, *args, **kwargs)
+h5py.File = File
+"""
+
+
 def test_a_failed_interactive_save_keeps_the_experiments_and_the_earlier_file(bad, tmp_path):
     earlier = tmp_path / "ae.h5"
     earlier.write_bytes(b"an earlier model")
     out = tmp_path / "out"
-    answers = "\n".join(["3", str(bad / "no" / "ae.h5"), str(earlier), "n",  # refuse to overwrite
-                         "2", "4", "y"]) + "\n"
-    result = run("autoencoder.py", ["-d", TRAIN_IMAGES, *TINY_AE, "--output-dir", str(out)], cwd=tmp_path,
-                 stdin=answers)
+    answers = "\n".join(["3", str(bad / "no" / "ae.h5"), str(earlier), "y",  # a missing folder, then overwrite
+                         "2", "4", "y"]) + "\n"  # the save fails on a full disk: plots, then exit anyway
+    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), "-d", TRAIN_IMAGES, *TINY_AE,
+                             "--output-dir", str(out)], cwd=tmp_path, input=answers, capture_output=True, text=True,
+                            timeout=300, env=env_with(tmp_path, DISK_FULL_FOR_MODELS))
     assert result.returncode == 0, result.stderr
-    assert "does not exist" in result.stdout and "Not saved." in result.stdout
+    assert "does not exist" in result.stdout
+    assert f"error: cannot save {earlier}: No space left on device" in result.stdout
+    assert "Saved experiment" not in result.stdout and "Experiment 1 (the last) not saved" in result.stdout
     assert earlier.read_bytes() == b"an earlier model"
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")]
     assert "complete" in (out / "experiments.csv").read_text()
     assert "Traceback" not in result.stdout + result.stderr
 

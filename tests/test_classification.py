@@ -99,9 +99,9 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     assert all(np.array_equal(a, b) for a, b in zip(conv0 + bn0, conv1 + bn1)), "stage 1 changed the encoder"
     assert not np.array_equal(head0, model.get_layer("fc").get_weights()[0]), "stage 1 did not train the head"
     hyper = dict(LEARNING, epochs=1, fine_tune_epochs=2, batch_size=32)
-    _, stage2_start, status, _ = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
+    state, status = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
     conv2, bn2 = weights_by_kind(encoder)
-    assert stage2_start == 2 and status == "complete"
+    assert state.stage2_start == 2 and status == "complete"
     assert all(not np.array_equal(a, b) for a, b in zip(conv1, conv2)), "stage 2 left a convolution unchanged"
     assert all(np.array_equal(a, b) for a, b in zip(bn1, bn2)), "stage 2 changed BatchNormalization"
 

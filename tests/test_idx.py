@@ -2,7 +2,6 @@
 import gzip
 import hashlib
 import os
-import time
 
 import numpy as np
 import pytest
@@ -39,10 +38,10 @@ def test_gzip_is_detected_by_content_not_name(tmp_path):
 def test_a_gz_name_is_written_compressed_and_the_same_bytes_every_time(tmp_path):
     array = np.arange(48, dtype=np.uint8).reshape(3, 4, 4)
     write_idx(tmp_path / "a.gz", array)
-    time.sleep(1.1)  # a gzip header stamped with the time would now differ
     write_idx(tmp_path / "b.gz", array)
     written = (tmp_path / "a.gz").read_bytes()
     assert written[:2] == b"\x1f\x8b" and written == (tmp_path / "b.gz").read_bytes()
+    assert written[4:8] == b"\0\0\0\0"  # the header's time stamp (RFC 1952) left at zero: not the time of writing
     write_idx(tmp_path / "a.idx", array)
     assert gzip.decompress(written) == (tmp_path / "a.idx").read_bytes()
     assert (tmp_path / "a.idx").read_bytes()[:8] == bytes([0, 0, 8, 3, 0, 0, 0, 3])
@@ -108,9 +107,7 @@ def test_truncated_payload_says_expected_and_found(tmp_path):
 
 @needs(MNIST)
 def test_full_mnist():
-    started = time.perf_counter()
     train = read_idx_images(os.path.join(MNIST, "train-images-idx3-ubyte.gz"))
-    seconds = time.perf_counter() - started
     labels = read_idx_labels(os.path.join(MNIST, "train-labels-idx1-ubyte.gz"))
     test = read_idx_images(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz"))
     test_labels = read_idx_labels(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz"))
@@ -119,4 +116,5 @@ def test_full_mnist():
     assert np.bincount(labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (60000, 28, 28))
     assert hashlib.md5(header + train.tobytes()).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
-    assert seconds < 2.0, f"reading 60,000 images took {seconds:.2f} s"
+    # one view on the decompressed bytes, not an array assembled image by image
+    assert not train.flags.owndata

@@ -1,9 +1,12 @@
 """Prompts with scripted input, flag parsing (en dashes included) and --help."""
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import TRAIN_IMAGES, assert_clean_error, run
+from conftest import REPO, TINY_AE, TRAIN_IMAGES, assert_clean_error, env_with, run
 from convae.cli import normalize_argv, resolve
 from convae.errors import EndOfInput, UserError
 from convae.params import Param, integer, integer_list
@@ -135,16 +138,41 @@ def test_verbose_lets_the_backends_messages_through(tmp_path):
     assert result.returncode == 0 and result.stderr.strip() != ""
 
 
-def test_figures_open_no_window_without_a_display_or_with_no_show(monkeypatch):
+RECORD_WINDOWS = """
+import matplotlib.pyplot as plt
+def show(*args, **kwargs):
+    print("A WINDOW WAS OPENED", flush=True)
+plt.show = show
+"""
+
+
+def test_no_show_opens_no_window_where_a_display_exists(tmp_path):
+    env = dict(env_with(tmp_path, RECORD_WINDOWS), DISPLAY=":0", MPLBACKEND="Agg")  # Agg: nothing real opens
+    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), "-d", TRAIN_IMAGES, "--no-input",
+                             *TINY_AE, "--output-dir", "out", "--no-show"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "A WINDOW WAS OPENED" not in result.stdout
+    assert (tmp_path / "out" / "experiment-1-loss.png").stat().st_size > 0
+
+
+def test_figures_are_shown_only_where_a_display_exists(tmp_path, monkeypatch):
     from convae import plots
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    shown = []
     monkeypatch.setattr(plots.sys, "platform", "linux")
-    plots.configure(show=True)
-    assert plots._show is False
-    monkeypatch.setenv("DISPLAY", ":0")
-    plots.configure(show=False)  # --no-show
-    assert plots._show is False
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setattr(plots._pyplot(), "show", lambda *a, **k: shown.append(1))
+    monkeypatch.setattr(plots._pyplot(), "pause", lambda *a, **k: None)
+    for display, expected in ((None, []), (":0", [1])):
+        if display:
+            monkeypatch.setenv("DISPLAY", display)
+        else:
+            monkeypatch.delenv("DISPLAY", raising=False)
+            monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+        plots.configure(show=True)
+        plots.history({"loss": [0.3, 0.2]}, str(tmp_path / "loss.png"), "title", ["loss"])
+        assert shown == expected, display
+    plots.configure(show=False)
 
 
 def test_bad_flag_value_is_a_usage_error(tmp_path):
