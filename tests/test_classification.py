@@ -209,7 +209,9 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert [r["fc_units"] for r in rows] == ["16", "24"] and rows[1]["saved"] == str(saved)
     assert [float(r["dropout"]) for r in rows] == [0.3, 0.5]
     assert [float(r["fine_tune_learning_rate"]) for r in rows] == [5e-4, 5e-4]  # a flag holds for both
-    assert all(0 <= float(r["val_f1"]) <= 1 for r in rows)
+    assert all(0 < float(r["val_f1"]) <= 1 for r in rows)
+    saved = json.loads((tmp_path / "clf.json").read_text())["validation"]
+    assert (f"{saved['val_f1']:.4f}", f"{saved['val_accuracy']:.4f}") == (rows[1]["val_f1"], rows[1]["val_accuracy"])
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / f"test-experiment-{best}" / "test_report.json").exists()
     assert json.loads((tmp_path / "clf.json").read_text())["hyperparameters"]["fc_units"] == 24

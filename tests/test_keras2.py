@@ -40,7 +40,10 @@ def test_a_keras2_shape_classifies(name, tmp_path):
                  ["--no-input", *TINY_CL, "--output-dir", str(tmp_path / "cl")], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert ENCODERS[name] in result.stdout
-    assert json.loads((tmp_path / "cl" / "test-experiment-1" / "test_report.json").read_text())["accuracy"] > 0
+    report = json.loads((tmp_path / "cl" / "test-experiment-1" / "test_report.json").read_text())
+    matrix = np.array(report["confusion_matrix"])
+    assert 0 < report["correct"] == np.trace(matrix) and report["correct"] + report["errors"] == matrix.sum() == 1000
+    assert report["accuracy"] == report["correct"] / 1000
 
 
 def test_a_subclassed_models_weights_are_refused_in_one_line(tmp_path):

@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, TRAIN_IMAGES, classification_args, run, script_env
+from conftest import REPO, TRAIN_IMAGES, classification_args, env_with, run, script_env
 
 AE = ["-d", TRAIN_IMAGES, "--no-input", "--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "5",
       "--batch-size", "32"]
+# --patience 3: early stopping's state (its wait, best loss and best weights) is in the checkpoint too
 CL = ["--no-input", "--limit", "1000", "--fc-units", "16", "--epochs", "2", "--fine-tune-epochs", "4",
-      "--batch-size", "32", "--encoder-dropout", "0.2"]
+      "--batch-size", "32", "--encoder-dropout", "0.2", "--patience", "3"]
 
 
 def killed_at(script, args, cwd, line, env=None):
@@ -33,25 +34,29 @@ def killed_at(script, args, cwd, line, env=None):
     return "".join(shown)
 
 
-def epoch_lines(output):
-    """The per-epoch lines (losses, without the timings)."""
-    return [text.split(" - ", 3)[-1] for text in output.splitlines() if "/step - " in text]
+def history(path):
+    return json.loads(path.with_suffix(".json").read_text())["history"]
 
 
-def test_a_killed_autoencoder_resumes_with_the_same_losses_and_model(tmp_path):
-    full = run("autoencoder.py", AE + ["--output-dir", "full", "--save", "full.h5"], cwd=tmp_path)
-    assert full.returncode == 0, full.stderr
-    assert not (tmp_path / "full" / "checkpoint.npz").exists()  # a finished run leaves none
-    before = killed_at("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5"], tmp_path, "Epoch 3/5")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The autoencoder run that every killed one is compared with: 5 epochs, never stopped, saved."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    done = run("autoencoder.py", AE + ["--output-dir", "out", "--save", "full.h5"], cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert not (folder / "out" / "checkpoint.npz").exists()  # a finished run leaves none
+    return folder / "full.h5"
+
+
+def test_a_killed_autoencoder_resumes_with_the_same_losses_and_model(uninterrupted, tmp_path):
+    killed_at("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5"], tmp_path, "Epoch 3/5")
     assert (tmp_path / "out" / "checkpoint.npz").exists() and not (tmp_path / "part.h5").exists()
     after = run("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5", "--resume"], cwd=tmp_path)
     assert after.returncode == 0, after.stderr
-    assert "resumed after epoch 2" in after.stdout
-    assert epoch_lines(before) + epoch_lines(after.stdout) == epoch_lines(full.stdout)
-    assert json.loads((tmp_path / "part.json").read_text())["history"] == \
-        json.loads((tmp_path / "full.json").read_text())["history"]
+    assert "resumed after epoch 2" in after.stdout and "Epoch 3/5" in after.stdout and "Epoch 2/5" not in after.stdout
+    assert history(tmp_path / "part.h5") == history(uninterrupted)
     assert not (tmp_path / "out" / "checkpoint.npz").exists()
-    same_predictions(tmp_path / "full.h5", tmp_path / "part.h5")
+    same_predictions(uninterrupted, tmp_path / "part.h5")
 
 
 def same_predictions(a, b):
@@ -72,22 +77,10 @@ def test_a_classifier_killed_in_stage_2_resumes_with_the_same_losses(tiny_autoen
     after = run("classification.py", args + ["--output-dir", "out", "--save", "part.h5", "--resume"], cwd=tmp_path)
     assert after.returncode == 0, after.stderr
     assert "Stage 2: the whole network, 4 epochs, from epoch 3" in after.stdout
-    assert epoch_lines(before) + epoch_lines(after.stdout) == epoch_lines(full.stdout)
     records = [json.loads((tmp_path / name).read_text()) for name in ("full.json", "part.json")]
     assert records[0]["history"] == records[1]["history"] and records[0]["test"] == records[1]["test"]
     assert records[0]["optimizers"] == records[1]["optimizers"]
     same_predictions(tmp_path / "full.h5", tmp_path / "part.h5")
-
-
-def env_with(tmp_path, patch):
-    """The scripts' environment with a sitecustomize module that runs `patch` at start-up: a fault
-    planted where the test wants it, in the real program."""
-    folder = tmp_path / "fault"
-    folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text(patch)
-    env = script_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
-    return env
 
 
 STALL_SECOND_RENAME = """
@@ -104,17 +97,16 @@ os.replace = replace
 """
 
 
-def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_to_resume_from(tmp_path):
-    full = run("autoencoder.py", AE + ["--output-dir", "full"], cwd=tmp_path)
+def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_to_resume_from(uninterrupted, tmp_path):
     before = killed_at("autoencoder.py", AE + ["--output-dir", "out"], tmp_path, "STALLED",
                        env=env_with(tmp_path, STALL_SECOND_RENAME % "checkpoint.npz"))
     assert "Epoch 2/5" in before
     from convae.checkpoint import read
     record, _ = read(str(tmp_path / "out" / "checkpoint.npz"))
     assert record["epoch"] == 1  # the first epoch's checkpoint, whole
-    after = run("autoencoder.py", AE + ["--output-dir", "out", "--resume"], cwd=tmp_path)
+    after = run("autoencoder.py", AE + ["--output-dir", "out", "--resume", "--save", "part.h5"], cwd=tmp_path)
     assert after.returncode == 0, after.stderr
-    assert epoch_lines(after.stdout) == epoch_lines(full.stdout)[1:]
+    assert history(tmp_path / "part.h5") == history(uninterrupted)
 
 
 def test_sigkill_while_a_model_is_saved_leaves_the_earlier_file(tmp_path):
@@ -125,18 +117,18 @@ def test_sigkill_while_a_model_is_saved_leaves_the_earlier_file(tmp_path):
     assert (tmp_path / "ae.h5").read_bytes() == b"the earlier model"
 
 
-def test_a_checkpoint_that_cannot_be_written_is_reported_once_and_training_goes_on(tmp_path):
-    full = run("autoencoder.py", AE + ["--output-dir", "full"], cwd=tmp_path)
+def test_a_checkpoint_that_cannot_be_written_is_reported_once_and_training_goes_on(uninterrupted, tmp_path):
     patch = ("import os\n"
              "def fsync(fd):\n"
              "    raise OSError(28, 'No space left on device')\n"
              "os.fsync = fsync\n")
-    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), *AE, "--output-dir", "out"],
-                            cwd=tmp_path, capture_output=True, text=True, env=env_with(tmp_path, patch), timeout=300)
+    result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), *AE, "--output-dir", "out",
+                             "--save", "part.h5"], cwd=tmp_path, capture_output=True, text=True,
+                            env=env_with(tmp_path, patch), timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [f"warning: cannot write the checkpoint out/checkpoint.npz (No space left on "
+    assert result.stderr.splitlines() == ["warning: cannot write the checkpoint out/checkpoint.npz (No space left on "
                                           "device); training goes on without it"]
-    assert epoch_lines(result.stdout) == epoch_lines(full.stdout)
+    assert history(tmp_path / "part.h5") == history(uninterrupted)
     assert sorted(os.listdir(tmp_path / "out")) == ["experiment-1-loss.png", "experiment-1-reconstructions.png",
                                                     "experiments.csv"]
 
