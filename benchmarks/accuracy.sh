@@ -3,38 +3,52 @@
 # classifier on its encoder; prints the test errors, the accuracy, the train/validation gap and the
 # minutes taken.
 #
-# usage: bash benchmarks/accuracy.sh [OUTPUT_DIR]
+# usage: bash benchmarks/accuracy.sh [--previous] [OUTPUT_DIR]
+#   --previous: the recipe before 2026-11-30 (3 + 2 + 45 epochs), for comparison
 #   MNIST_DIR (default datasets/mnist, where `python datasets/download.py` puts it)
 #   PYTHON    (default: .venv/bin/python where it exists, else python3)
+#   SEED      (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+RECIPE=recipe
+if [ "${1:-}" = "--previous" ]; then RECIPE=previous; shift; fi
 MNIST=${MNIST_DIR:-datasets/mnist}
 [ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist  # a test machine's copy
 [ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
-OUT=${1:-runs/accuracy-$(date +%Y%m%d-%H%M%S)}
+SEED=${SEED:-1}
+OUT=${1:-runs/accuracy-$RECIPE-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
+
+NETWORK=(--layers 5 --filters 32,32,64,64,128 --pooling 2,4 --kernel 3 --dropout 0.1)
+HEAD=(--fc-units 128 --learning-rate 1e-3 --schedule cosine --shift 0.1 --rotation 10 --zoom 0.1 --patience 0)
+if [ "$RECIPE" = previous ]; then
+    AUTOENCODER=(--epochs 3 --batch-size 64)
+    CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 2 --fine-tune-epochs 45 --batch-size 64
+                --fine-tune-learning-rate 1e-3)
+else
+    AUTOENCODER=(--epochs 1 --batch-size 64)
+    CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1 --fine-tune-epochs 10 --batch-size 64
+                --fine-tune-learning-rate 1e-3)
+fi
 start=$(date +%s)
 
-"$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed 1 \
-    --layers 5 --filters 32,32,64,64,128 --pooling 2,4 --kernel 3 --epochs 3 --batch-size 64 --dropout 0.1 \
-    --output-dir "$OUT/autoencoder" --save "$OUT/autoencoder.h5" | tee "$OUT/autoencoder.log"
+"$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed "$SEED" "${NETWORK[@]}" \
+    "${AUTOENCODER[@]}" --output-dir "$OUT/autoencoder" --save "$OUT/autoencoder.h5" | tee "$OUT/autoencoder.log"
 
 "$PYTHON" classification.py -d "$MNIST/train-images-idx3-ubyte.gz" -dl "$MNIST/train-labels-idx1-ubyte.gz" \
     -t "$MNIST/t10k-images-idx3-ubyte.gz" -tl "$MNIST/t10k-labels-idx1-ubyte.gz" -model "$OUT/autoencoder.h5" \
-    --no-input --seed 1 --fc-units 128 --dropout 0.3 --encoder-dropout 0.25 --epochs 2 --fine-tune-epochs 45 --batch-size 64 \
-    --learning-rate 1e-3 --fine-tune-learning-rate 1e-3 --schedule cosine \
-    --shift 0.1 --rotation 10 --zoom 0.1 --patience 0 \
+    --no-input --seed "$SEED" "${HEAD[@]}" "${CLASSIFIER[@]}" \
     --output-dir "$OUT/classifier" --save "$OUT/classifier.h5" | tee "$OUT/classifier.log"
 
 seconds=$(( $(date +%s) - start ))
-"$PYTHON" - "$OUT" "$seconds" <<'PY'
+"$PYTHON" - "$OUT" "$seconds" "$RECIPE" "$SEED" <<'PY'
 import csv, json, sys
-out, seconds = sys.argv[1], int(sys.argv[2])
+out, seconds, recipe, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 report = json.load(open(f"{out}/classifier/test-experiment-1/test_report.json"))
 row = list(csv.DictReader(open(f"{out}/classifier/experiments.csv")))[-1]
 gap = 100 * (float(row["accuracy"]) - float(row["val_accuracy"]))
-print(f"\nresult: {report['errors']} test errors of {report['errors'] + report['correct']}, "
+print(f"\nresult ({recipe}, seed {seed}): {report['errors']} test errors of {report['errors'] + report['correct']}, "
       f"test accuracy {100 * report['accuracy']:.2f}%, training accuracy {100 * float(row['accuracy']):.2f}% "
       f"vs validation {100 * float(row['val_accuracy']):.2f}% (gap {gap:.2f} points), {seconds / 60:.1f} minutes")
 PY

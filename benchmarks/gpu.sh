@@ -28,7 +28,7 @@ recipe() {  # NAME LIMIT [--previous]
     start=$(date +%s)
     PYTHON=$PYTHON timeout "$2" bash benchmarks/accuracy.sh ${3:-} "/tmp/gpu-$1" > "$OUT/$1.log" 2>&1
     status=$?
-    echo "$1 under JAX: exit status $status after $(( $(date +%s) - start )) s; $(grep '^result:' "$OUT/$1.log")" \
+    echo "$1 under JAX: exit status $status after $(( $(date +%s) - start )) s; $(grep '^result' "$OUT/$1.log")" \
         | tee -a "$OUT/speed.txt"
 }
 recipe recipe "${RECIPE_LIMIT:-240}"

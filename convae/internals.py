@@ -13,18 +13,22 @@ class InternalMoved(RuntimeError):
     """A Keras or TensorFlow internal that this module relies on is no longer where it was."""
 
 
+def _gone(what):
+    return InternalMoved(f"{what} is gone; convae/internals.py was written for {TESTED_WITH}")
+
+
 def _module(name):
     try:
         return importlib.import_module(name)
-    except ImportError as e:
-        raise InternalMoved(f"{name} is gone ({e}); convae/internals.py was written for {TESTED_WITH}") from None
+    except ImportError:
+        raise _gone(name) from None
 
 
 def _attribute(owner, name, where):
     try:
         return getattr(owner, name)
     except AttributeError:
-        raise InternalMoved(f"{where}.{name} is gone; convae/internals.py was written for {TESTED_WITH}") from None
+        raise _gone(f"{where}.{name}") from None
 
 
 def onednn_enabled():
@@ -66,7 +70,7 @@ def set_steps_per_execution(model, steps):
     """What compile(steps_per_execution=steps) sets, on a model compiled already: Keras's fit then
     hands its train function `steps` steps' worth of data at a time and counts them as steps."""
     if not hasattr(model, "steps_per_execution"):
-        raise InternalMoved(f"keras.Model.steps_per_execution is gone; convae/internals.py was written for {TESTED_WITH}")
+        raise _gone("keras.Model.steps_per_execution")
     model.steps_per_execution = steps
 
 
@@ -75,7 +79,7 @@ def set_jax_train_function(model, function):
     execution, as Keras 3.15's JAXTrainer.fit calls the `train_function` it makes itself;
     make_train_function keeps one already set, and compile() resets it to None."""
     if not hasattr(model, "train_function") or not hasattr(model, "make_train_function"):
-        raise InternalMoved(f"keras.Model.train_function is gone; convae/internals.py was written for {TESTED_WITH}")
+        raise _gone("keras.Model.train_function")
     model.train_function = function
 
 

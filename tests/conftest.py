@@ -31,10 +31,10 @@ def script_env():
     return env
 
 
-def run(script, args, cwd, stdin="", timeout=300):
+def run(script, args, cwd, stdin="", timeout=300, env=None):
     """Run autoencoder.py or classification.py like a user would; return the CompletedProcess."""
     return subprocess.run([sys.executable, os.path.join(REPO, script), *args], input=stdin, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=script_env())
+                          capture_output=True, text=True, timeout=timeout, env=env or script_env())
 
 
 def env_with(tmp_path, patch):

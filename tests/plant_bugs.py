@@ -129,6 +129,12 @@ BUGS = {
     "--no-show ignored": (
         "convae/plots.py", "    _show = bool(show and has_display)", "    _show = bool(has_display)",
         "tests/test_prompts.py::test_no_show_opens_no_window_where_a_display_exists"),
+    "oneDNN left to TensorFlow's default": (
+        "convae/backend.py", 'CPU_SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "1"}', "CPU_SETTINGS = {}",
+        "tests/test_internals.py::test_onednn_follows_the_project_default_and_the_users_setting"),
+    "the user's oneDNN setting overridden": (
+        "convae/backend.py", "        os.environ.setdefault(variable, value)", "        os.environ[variable] = value",
+        "tests/test_internals.py::test_onednn_follows_the_project_default_and_the_users_setting"),
     # the session: figures, best experiment, saving, exit
     "every experiment's figure under one name": (
         "autoencoder.py", 'session.path(f"experiment-{n}-loss.png")', 'session.path("experiment-loss.png")',
