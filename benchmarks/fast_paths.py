@@ -1,14 +1,16 @@
-"""What the two TensorFlow-only fast paths in convae/layers.py still give, end to end in training.
+"""What the TensorFlow-only fast path in convae/layers.py (the fused BatchNormalization kernel)
+still gives, end to end in training.
 
 usage: python benchmarks/fast_paths.py [--reps 5] [--steps 24]
 
 Times, in one process and in alternating repetitions, the project's training step as the scripts
-run it, with both fast paths (fused BatchNormalization, 16-bit dropout masks), with each one
-switched off, and with neither (Keras's own layers), on the recipe's autoencoder, the default
-autoencoder (BatchNormalization trains and dropout acts in both) and the recipe's classifier in
-stage 2 (encoder dropout 0.25; its BatchNormalization frozen, so only the dropout path runs). A
-path is switched off while its model is built and its training step traced, which is when the
-layers choose. Prints medians of images per second and the ratio of each variant to "both".
+run it, with the fused kernel and with Keras's own BatchNormalization code, on the recipe's
+autoencoder, the default autoencoder (BatchNormalization trains in both) and the recipe's
+classifier in stage 2 (its BatchNormalization frozen: the fused path does not run, a control).
+The path is switched off while its model is built and its training step traced, which is when the
+layer chooses. Prints medians of images per second and the ratio to the fused kernel.
+(A second path, dropout masks from 16-bit random integers, measured 0.97x to 1.01x here and was
+removed: docs/speed.md.)
 """
 import argparse
 import contextlib
@@ -28,22 +30,19 @@ from convae.networks import build_autoencoder, build_classifier, compile_autoenc
 
 RECIPE = dict(layers=5, kernel=[3] * 5, filters=[32, 32, 64, 64, 128], dropout=0.1, pooling=[2, 4])
 DEFAULT = dict(layers=3, kernel=[3] * 3, filters=[32, 64, 128], dropout=0.1, pooling=[1, 2])
-VARIANTS = {"both": (True, True), "no fused BatchNormalization": (False, True), "no 16-bit dropout": (True, False),
-            "neither (Keras's layers)": (False, False)}
+VARIANTS = {"fused": True, "Keras's BatchNormalization": False}
 
 
 @contextlib.contextmanager
-def paths(fused, dropout):
-    """The fast paths on or off for the models built and traced inside."""
-    saved = layers.BatchNormalization._fused, layers.FastDropout.call
-    if not fused:
+def fused_path(on):
+    """The fused kernel on or off for the models built and traced inside."""
+    saved = layers.BatchNormalization._fused
+    if not on:
         layers.BatchNormalization._fused = lambda self, inputs: False
-    if not dropout:
-        layers.FastDropout.call = keras().layers.Dropout.call
     try:
         yield
     finally:
-        layers.BatchNormalization._fused, layers.FastDropout.call = saved
+        layers.BatchNormalization._fused = saved
 
 
 def autoencoder(cfg):
@@ -77,8 +76,8 @@ def main():
     print(f"{'workload':28s}" + "".join(f"  {name:>28s}" for name in VARIANTS))
     for title, (build, target) in workloads.items():
         models = {}
-        for name, switches in VARIANTS.items():
-            with paths(*switches):
+        for name, on in VARIANTS.items():
+            with fused_path(on):
                 models[name] = build()
                 models[name].fit(batches(target, 2), steps_per_epoch=2, verbose=0)  # traced here
         rates = {name: [] for name in VARIANTS}
@@ -87,7 +86,7 @@ def main():
                 start = time.perf_counter()
                 model.fit(batches(target, args.steps), steps_per_epoch=args.steps, verbose=0)
                 rates[name].append(len(x) / (time.perf_counter() - start))
-        base = np.median(rates["both"])
+        base = np.median(rates["fused"])
         print(f"{title:28s}" + "".join(f"{np.median(r):9.0f} ({np.median(r) / base:4.2f}x)".rjust(30)
                                        for r in rates.values()), flush=True)
 

@@ -22,6 +22,7 @@ for precision in "" --bf16; do
             | grep RESULT | tee -a "$OUT/speed.txt"
     done
 done
+timeout 120 "$PYTHON" benchmarks/jax_loop.py --steps 32 --reps 4 2>&1 | grep -v "^I0000\|^W0000" | tee -a "$OUT/speed.txt"
 recipe() {  # NAME LIMIT [--previous]
     [ "$2" -gt 0 ] || return 0
     local start status

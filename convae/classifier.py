@@ -16,12 +16,12 @@ def fresh_encoder(encoder, dropout=0.0):
     as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
     there. BatchNormalization becomes the project's own (convae.layers).
     """
-    from convae.layers import BatchNormalization, FastDropout, copy_weights
+    from convae.layers import BatchNormalization, copy_weights
     k = keras()
 
     def clone(layer):
         if isinstance(layer, k.layers.Dropout):
-            return FastDropout(dropout, name=layer.name) if dropout else k.layers.Identity(name=layer.name)
+            return k.layers.Dropout(dropout, name=layer.name) if dropout else k.layers.Identity(name=layer.name)
         if isinstance(layer, k.layers.BatchNormalization):
             return BatchNormalization.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())

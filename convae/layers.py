@@ -1,12 +1,9 @@
-"""The project's BatchNormalization, Dropout and augmentation layers, on every Keras backend.
+"""The project's BatchNormalization and augmentation layers, on every Keras backend.
 
 - BatchNormalization keeps moving statistics with no trace of their starting values (see its
   docstring); under TensorFlow its training step runs the fused kernel (FusedBatchNormV3), as
   Keras 2 did, where Keras 3's separate reductions cost 26.8 ms against 8.3 ms for the forward and
   backward pass of one 64x28x28x128 tensor on the CPU.
-- FastDropout, under TensorFlow, draws 16-bit random integers, two per 32-bit draw, instead of a
-  float per element (10.1 against 17.7 ms on the same tensor); on the other backends it is Keras's
-  Dropout. The rate and the 1/(1-rate) scaling are the same.
 - RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into
   one affine transform and applied with one bilinear resampling (`keras.ops.image.affine_transform`),
   where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image three times
@@ -86,23 +83,6 @@ class BatchNormalization(_keras.layers.BatchNormalization):
         self.updates.assign(updates)
 
 
-class FastDropout(_keras.layers.Dropout):
-    """Dropout whose mask, under TensorFlow, comes from 16-bit random integers (the rate is kept to
-    within 2**-16); Keras's own Dropout on the other backends."""
-
-    def call(self, inputs, training=False):
-        if _tf is None or not training or self.rate == 0 or self.noise_shape is not None:
-            return super().call(inputs, training=training)
-        tf = _tf
-        seed = self.seed_generator.next()
-        count = tf.size(inputs)
-        words = tf.random.stateless_uniform([(count + 1) // 2], seed=tf.cast(seed, tf.int32), minval=None,
-                                            maxval=None, dtype=tf.int32)
-        halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count]
-        keep = tf.reshape(halves >= tf.constant(round(self.rate * 65536), tf.uint16), tf.shape(inputs))
-        return tf.where(keep, inputs * (1.0 / (1.0 - self.rate)), tf.zeros_like(inputs))
-
-
 class RandomAffine(_keras.layers.Layer):
     """Random shift, rotation and zoom of images in training, in one resampling; identity in use.
 
@@ -168,7 +148,6 @@ def _stock_augmentation(config):
 
 
 _STANDARD = {BatchNormalization: _keras.layers.BatchNormalization.from_config,
-             FastDropout: _keras.layers.Dropout.from_config,
              RandomAffine: _stock_augmentation}
 
 

@@ -146,5 +146,4 @@ def _conv_block(x, filters, kernel, name):
 
 
 def _dropout(x, rate, name):
-    from convae.layers import FastDropout
-    return FastDropout(rate, name=name)(x) if rate > 0 else x
+    return keras().layers.Dropout(rate, name=name)(x) if rate > 0 else x
