@@ -28,8 +28,8 @@ if [ "$RECIPE" = previous ]; then
                 --fine-tune-learning-rate 1e-3)
 else
     AUTOENCODER=(--epochs 1 --batch-size 64)
-    CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1 --fine-tune-epochs 10 --batch-size 64
-                --fine-tune-learning-rate 1e-3)
+    CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1 --fine-tune-epochs 12 --batch-size 128
+                --fine-tune-learning-rate 2e-3)
 fi
 start=$(date +%s)
 
