@@ -48,7 +48,7 @@ HYPERPARAMETERS = [
           "layers (numbered from 1) after which max pooling halves the image, for example --layers 5 "
           "--filters 32,32,64,64,128 --pooling 2,4", fit=_fit_pooling, metavar="L[,L...]",
           shown_default="1,2, the first two", group=cli.TRAINING),
-    Param("epochs", integer(1, 10000), 10, "training epochs", "Epochs", metavar="N"),
+    Param("epochs", integer(1, 10000), 2, "training epochs", "Epochs", metavar="N"),
     Param("batch_size", integer(1, 65536), 64, "images per training step", "Batch size", fit=data.fit_batch_size,
           metavar="N"),
     Param("dropout", real(0.0, 1.0), 0.1, "dropout rate after every block (0 for none)", "Dropout rate",

@@ -125,7 +125,7 @@ def test_help_documents_every_flag_with_its_default(tmp_path):
                       "network and training:", "augmentation (random, in training only):", "run settings:"]
     shown = " ".join(result.stdout.split())
     assert "restore its best weights (0: off; it cuts a cosine schedule short) (default: 0)" in shown
-    assert "Adam's learning rate in stage 2 (the whole network) (default: 0.001)" in shown
+    assert "Adam's learning rate in stage 2 (the whole network) (default: 0.002)" in shown
     assert "--elastic" not in result.stdout and "--label-smoothing" not in result.stdout
     assert "--weight-decay" not in result.stdout and "--average-epochs" not in result.stdout
 

@@ -45,7 +45,7 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     answer(child, "Filters per layer [32,64]: ", "4,8,16")
     child.expect_exact("expected one filter count per layer (2 values) or a single value, got 3")
     answer(child, "Filters per layer [32,64]: ", "4,8")
-    answer(child, "Epochs [10]: ", "1")
+    answer(child, "Epochs [2]: ", "1")
     answer(child, "Batch size [64]: ", "10000")
     child.expect_exact("expected at most 480, the number of training images after the validation split")
     answer(child, "Batch size [64]: ", "32")
