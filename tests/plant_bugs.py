@@ -1,7 +1,7 @@
 """Plant realistic bugs, one at a time, in a copy of the project, and check that the test named for
 each catches it.
 
-usage: python tests/plant_bugs.py [--only WORDS ...] [--check]     (by hand, not in CI: 30-40 minutes)
+usage: python tests/plant_bugs.py [--only WORDS ...] [--jobs N] [--check]     (by hand, not in CI: 30-40 minutes)
 
 For every bug below: copy the tracked files into a temporary folder, make one edit (the text it
 replaces must occur exactly once), run the one test that promises to catch it, and report
@@ -12,7 +12,9 @@ strengthen the tests, not this list. Every promise in tests/README.md has at lea
 `--check` only checks that every text to replace occurs once. Exit status 1 unless all are caught.
 """
 import argparse
+import concurrent.futures
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -219,10 +221,34 @@ def verdict(result, test):
     return "CRASHED"
 
 
+def try_bug(name, bug, core):
+    """Plants one bug in a fresh copy, runs its test (pinned to `core` when one is given) and
+    returns its verdict and the seconds it took."""
+    file, text, replacement, test = bug
+    with tempfile.TemporaryDirectory() as folder:
+        target = os.path.join(folder, "project")
+        copy_project(target)
+        plant(target, file, text, replacement)
+        # the copy sits beside no ../shared: give it the same neighbour the project has
+        if os.path.isdir(os.path.join(REPO, "..", "shared")):
+            os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
+        start = time.perf_counter()
+        command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test]
+        pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
+        try:
+            found = verdict(subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=TIMEOUT,
+                                           preexec_fn=pin), test)
+        except subprocess.TimeoutExpired:
+            found = "TIMEOUT"
+        return found, time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", metavar="WORDS", help="only the bugs whose names contain these words")
     parser.add_argument("--check", action="store_true", help="only check that every text to replace occurs once")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="N bugs at once, each pinned to one core (Linux; default 1, on every core)")
     args = parser.parse_args()
     bugs = {name: bug for name, bug in BUGS.items() if not args.only or any(w in name for w in args.only)}
     if args.check:
@@ -230,23 +256,24 @@ def main():
             source_of(REPO, file, text)
         print(f"{len(bugs)} bugs: every text to replace occurs once")
         return 0
+    cores = queue.Queue()
+    for core in (sorted(os.sched_getaffinity(0))[:args.jobs] if args.jobs > 1 else [None]):
+        cores.put(core)
+
+    def one(item):
+        core = cores.get()
+        try:
+            return try_bug(*item, core)
+        finally:
+            cores.put(core)
+
     missed = []
-    for name, (file, text, replacement, test) in bugs.items():
-        with tempfile.TemporaryDirectory() as folder:
-            target = os.path.join(folder, "project")
-            copy_project(target)
-            plant(target, file, text, replacement)
-            # the copy sits beside no ../shared: give it the same neighbour the project has
-            if os.path.isdir(os.path.join(REPO, "..", "shared")):
-                os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
-            start = time.perf_counter()
-            command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test]
-            try:
-                found = verdict(subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=TIMEOUT),
-                                test)
-            except subprocess.TimeoutExpired:
-                found = "TIMEOUT"
-            print(f"{found:8s} {name} ({time.perf_counter() - start:.0f} s; {test.split('::')[-1][:80]})", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=cores.qsize()) as pool:
+        futures = {pool.submit(one, item): item for item in bugs.items()}
+        for future in concurrent.futures.as_completed(futures):
+            name, (_, _, _, test) = futures[future]
+            found, seconds = future.result()
+            print(f"{found:8s} {name} ({seconds:.0f} s; {test.split('::')[-1][:80]})", flush=True)
             if found != "caught":
                 missed.append(f"{name} ({found})")
     print(f"\n{len(bugs) - len(missed)} of {len(bugs)} planted bugs caught by the test named for them" +
