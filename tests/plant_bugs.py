@@ -236,8 +236,9 @@ def try_bug(name, bug, core):
         command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test]
         pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
         try:
+            # wide enough that pytest's summary line keeps the failure's message after the test's id
             found = verdict(subprocess.run(command, cwd=target, capture_output=True, text=True, timeout=TIMEOUT,
-                                           preexec_fn=pin), test)
+                                           preexec_fn=pin, env=dict(os.environ, COLUMNS="1000")), test)
         except subprocess.TimeoutExpired:
             found = "TIMEOUT"
         return found, time.perf_counter() - start
