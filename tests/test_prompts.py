@@ -89,7 +89,7 @@ FILTERS = Param("filters", integer_list(1, 512), lambda v: [8] * v["layers"], "f
 
 
 def test_resolve_asks_only_what_the_flags_left_open():
-    p, out = prompter("2\n")
+    p, out = prompter("2\n8\n")  # a second answer waits, for a Filters prompt that must not come
     values = resolve([LAYERS, FILTERS], {"filters": [16]}, p, {})
     assert values == {"layers": 2, "filters": [16, 16]}
     assert "Filters" not in out.getvalue()
