@@ -166,8 +166,8 @@ BUGS = {
         "convae/checkpoint.py", '    kinds = ("model", "optimizer") if any(', '    kinds = ("model",) if any(',
         "tests/test_resume.py::test_a_killed_autoencoder_resumes_with_the_same_losses_and_model"),
     "a checkpoint that forgets the stage": (
-        "convae/classifier.py", "        resuming = arrays is not None and state.stage == stage\n",
-        "        resuming = arrays is not None\n",
+        "convae/checkpoint.py", "for field in dataclasses.fields(cls) if field.name in record})",
+        'for field in dataclasses.fields(cls) if field.name in record and field.name != "stage"})',
         "tests/test_resume.py::test_a_classifier_killed_in_stage_2_resumes_with_the_same_losses"),
     "--resume with other hyperparameters accepted": (
         "convae/checkpoint.py", '("settings", "other settings"),\n                      ("hyperparameters", "other '

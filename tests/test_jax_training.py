@@ -92,7 +92,25 @@ def test_blocks_resume_after_a_kill_and_stop_on_ctrl_c(blocks, tmp_path):
     assert len(history(tmp_path / "stopped.h5")["loss"]) == int(stopped.group(1))
 
 
+PREDICT_FIVE = """
+import numpy as np
+from convae import devices
+from convae.backend import keras
+k = keras()
+print("devices", devices.distribute())
+model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
+x = np.arange(15, dtype="float32").reshape(5, 3)
+got = devices.predict(model, x, batch_size=4)
+print("shape", got.shape, "same", got.shape == (5, 2) and np.allclose(got, k.ops.convert_to_numpy(model(x)), atol=1e-6))
+"""
+
+
 def test_distribute_splits_odd_batches_between_two_devices(tmp_path):
+    # five images on two devices: padded to six for the devices, five predictions back, as on one
+    done = subprocess.run([sys.executable, "-c", PREDICT_FIVE], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=jax_env(devices=2))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2:] == ["shape (5, 2) same True", ""], done.stdout
     ae_args = AE + ["--epochs", "2", "--batch-size", "63", "--steps-per-dispatch", "1"]
     shown = run_jax("autoencoder.py", ae_args + ["--distribute", "--output-dir", "ae2", "--save", "ae2.h5"], tmp_path,
                     devices=2).stdout

@@ -25,6 +25,13 @@ def spawn(script, args, cwd):
     return child
 
 
+def stopped_by_ctrl_c(child):
+    try:
+        child.expect_exact("Training stopped by Ctrl-C after", timeout=60)
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        raise AssertionError(f"Ctrl-C did not stop the training within 60 s: {str(child.before)[-500:]}") from None
+
+
 def answer(child, prompt, text):
     child.expect_exact(prompt)
     child.sendline(text)
@@ -56,7 +63,7 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
         answer(child, prompt, text)
     child.expect_exact("Epoch 2/200")
     child.sendintr()
-    child.expect_exact("Training stopped by Ctrl-C after")
+    stopped_by_ctrl_c(child)
     child.expect_exact("Choose: ")
     child.sendline("2")
     child.expect_exact("experiments.csv")
@@ -109,7 +116,7 @@ def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_aut
         child.expect_exact("Stage 2: the whole network, 200 epochs")
     child.expect_exact("Epoch 2/200")
     child.sendintr()
-    child.expect_exact("Training stopped by Ctrl-C after")
+    stopped_by_ctrl_c(child)
     child.expect_exact(f"(stopped in stage {stage} at epoch")
     answer(child, "Choose: ", "5")
     answer(child, "not saved. Exit anyway? (y/n) [n]: ", "y")
