@@ -22,6 +22,13 @@ def spread(errors):
     return f"{sum(errors) / len(errors):.1f} errors ({min(errors)} to {max(errors)} over {len(errors)} seeds)"
 
 
+def timed(minutes, values):
+    """Where only some runs had the machine to themselves, says how many the minutes come from."""
+    if len(minutes) == len(values):
+        return ""
+    return f" (timed: {len(minutes)} run{'s' if len(minutes) > 1 else ''} alone)"
+
+
 def main():
     source = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "docs", "time-to-accuracy.csv")
     target = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "docs", "time-to-accuracy.png")
@@ -43,8 +50,7 @@ def main():
         mean_errors, mean_minutes = sum(errors) / len(errors), sum(minutes) / len(minutes)
         ax.errorbar(mean_minutes, mean_errors, yerr=[[mean_errors - min(errors)], [max(errors) - mean_errors]],
                     fmt=markers[machines.index(machine) % len(markers)], capsize=4, markersize=7,
-                    label=f"{recipe}, {machine}: {spread(errors)} in {mean_minutes:.1f} min"
-                          + (f" (timed: {len(minutes)} run{'s' if len(minutes) > 1 else ''} alone)" if len(minutes) < len(values) else ""))
+                    label=f"{recipe}, {machine}: {spread(errors)} in {mean_minutes:.1f} min{timed(minutes, values)}")
     ax.set_xscale("log")
     ticks = [2, 3, 5, 10, 20, 30, 50, 100]
     low, high = ax.get_xlim()

@@ -1,7 +1,8 @@
 """Plant realistic bugs, one at a time, in a copy of the project, and check that the test named for
 each catches it.
 
-usage: python tests/plant_bugs.py [--only WORDS ...] [--jobs N] [--check]     (by hand, not in CI: 30-40 minutes)
+usage: python tests/plant_bugs.py [--only WORDS ...] [--jobs N] [--check]
+       (by hand, not in CI: 13 minutes with --jobs 2 on a 2-core Intel Xeon, 2026-12-01)
 
 For every bug below: copy the tracked files into a temporary folder, make one edit (the text it
 replaces must occur exactly once), run the one test that promises to catch it, and report
