@@ -4,7 +4,6 @@ Keras 3 runs the same model on TensorFlow (the default here), JAX or PyTorch: se
 to jax or torch to use them.
 """
 import contextlib
-import importlib.util
 import logging
 import os
 import sys
@@ -44,9 +43,10 @@ def keras():
             import tensorflow as tf
             tf.config.list_physical_devices()  # device discovery logs its own messages: do it now
             tf.zeros(1)
-        elif importlib.util.find_spec("tensorflow"):
-            import tensorflow  # noqa: F401  Keras imports it anyway, to seed it: let it log here, unseen
         import keras as keras_module
+    if name() != "tensorflow" and "tensorflow" not in sys.modules:
+        from convae import internals
+        internals.hide_tensorflow_from_keras()
     if not _verbose:
         logging.getLogger("absl").setLevel(logging.ERROR)
         if "tensorflow" in sys.modules:

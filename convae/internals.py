@@ -38,6 +38,21 @@ def onednn_enabled():
     return bool(_attribute(_module(name), "IsMklEnabled", name)())
 
 
+def hide_tensorflow_from_keras():
+    """Under JAX or PyTorch, make Keras take TensorFlow for not installed, as on a machine without it.
+
+    Where TensorFlow is installed, Keras imports it under the other backends too, only to seed it
+    (keras.utils.set_random_seed) and to ask whether objects are TensorFlow's when it saves a model:
+    3 to 6 s of every run's start on a 2-core CPU, for nothing, since the project hands Keras no
+    TensorFlow object there (its input pipeline is NumPy's). Keras asks through one lazy module.
+    """
+    name = "keras.src.utils.module_utils"
+    lazy = _attribute(_module(name), "tensorflow", name)
+    if not hasattr(lazy, "_available"):
+        raise _gone(f"{name}.tensorflow._available")
+    lazy._available = False
+
+
 def load_keras2_model(config, weights_group, custom_objects):
     """What keras.models.load_model does with a Keras 2 .h5 file (keras/src/legacy/saving), from a
     configuration mended first: Keras's public functions take no configuration in this format.

@@ -1,7 +1,9 @@
-"""The same scripts under JAX and PyTorch (Keras 3's other backends), and models that cross backends.
+"""The same scripts under PyTorch (Keras 3's third backend), and models that cross backends.
 
-Each backend runs in its own process (KERAS_BACKEND is read once, when Keras is imported). JAX is in
-requirements-dev.txt; a backend that is not installed is skipped.
+Each backend runs in its own process (KERAS_BACKEND is read once, when Keras is imported). PyTorch is
+optional: skipped where it is not installed. JAX, in requirements-dev.txt, gets the same checks in
+tests/test_jax_training.py, from the runs that its other tests share (a JAX process costs most of
+its time in starting and compiling).
 """
 import importlib.util
 import json
@@ -17,7 +19,7 @@ LEARN_CL = ["--limit", "1000", "--fc-units", "32", "--epochs", "2", "--fine-tune
             "--shift", "0.05", "--rotation", "5", "--zoom", "0.05"]
 BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(module) is None,
                                                         reason=f"{module} is not installed"))
-            for name, module in (("jax", "jax"), ("torch", "torch"))]
+            for name, module in (("torch", "torch"),)]
 
 
 def run_on(backend, script, args, cwd, stdin=""):

@@ -3,6 +3,7 @@
 When one of these fails after an upgrade, the message names the internal and the versions the
 project was written for; the fix belongs in convae/internals.py alone.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -90,3 +91,25 @@ def test_a_compiled_model_takes_steps_per_execution_and_a_train_function(interna
     done = []
     internals.set_jax_train_function(model, done.append)
     assert internals.jax_train_function(model) == done.append, versions()
+
+
+HIDDEN = """
+import sys, numpy as np
+from convae.backend import keras, seed_everything
+k = keras()
+seed_everything(1)
+model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
+x = np.ones((2, 3), "float32")
+for path in ("m.h5", "m.keras"):
+    model.save(path)
+    print(path, np.allclose(k.models.load_model(path, compile=False).predict(x, verbose=0), model.predict(x, verbose=0)))
+print("tensorflow imported:", "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_under_jax_keras_seeds_saves_and_loads_without_importing_tensorflow(tmp_path):
+    done = subprocess.run([sys.executable, "-c", HIDDEN], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(script_env(), KERAS_BACKEND="jax"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["m.h5 True", "m.keras True", "tensorflow imported: False"], versions()
