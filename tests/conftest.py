@@ -77,6 +77,22 @@ def tiny_autoencoder(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def seeded_classifier(tiny_autoencoder, tmp_path_factory):
+    """classification.py with TINY_CL and --seed 5 on the tiny autoencoder, saved as cl.h5 in the
+    folder returned; TF_ENABLE_ONEDNN_OPTS left to the project (test_learning repeats this run)."""
+    folder = tmp_path_factory.mktemp("seeded")
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--no-input", *TINY_CL, "--seed", "5", "--save", str(folder / "cl.h5"),
+                  "--output-dir", str(folder / "cl")], cwd=folder, env=seeded_env())
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def seeded_env():
+    return {k: v for k, v in script_env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+
+
 def needs(path):
     return pytest.mark.skipif(not os.path.isdir(path), reason=f"{path} is absent")
 

@@ -25,15 +25,13 @@ def test_mcnemar_p_is_the_two_sided_binomial_tail(only_first, only_second, expec
     assert load_validation().mcnemar_p(only_first, only_second) == pytest.approx(expected)
 
 
-def test_two_classifiers_are_compared_image_by_image(tiny_autoencoder, tmp_path):
-    models = []
-    for units in ("16", "8"):
-        path = str(tmp_path / f"classifier-{units}.h5")
-        result = run("classification.py", classification_args(tiny_autoencoder) +
-                     ["--no-input", "--seed", "3", *TINY_CL, "--fc-units", units, "--save", path,
-                      "--output-dir", str(tmp_path / units)], cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        models.append(path)
+def test_two_classifiers_are_compared_image_by_image(seeded_classifier, tiny_autoencoder, tmp_path):
+    # the seeded classifier (16 units) and one with 8 units, the same seed: the same images held out
+    models = [str(seeded_classifier / "cl.h5"), str(tmp_path / "classifier-8.h5")]
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--no-input", "--seed", "5", *TINY_CL, "--fc-units", "8", "--save", models[1],
+                  "--output-dir", str(tmp_path / "8")], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     result = subprocess.run([sys.executable, SCRIPT, "-d", TRAIN_IMAGES, "-dl", TRAIN_LABELS, *models],
                             capture_output=True, text=True, timeout=300, env=script_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

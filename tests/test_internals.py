@@ -35,14 +35,14 @@ def test_onednn_follows_the_project_default_and_the_users_setting(internals):
     check = ("import os, convae.backend as b, convae.internals as i; b.keras(); "
              "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), i.onednn_enabled())")
     seen = {}
-    for setting in (None, "0", "1"):
+    for setting in (None, "0"):  # the project's default (1), and a user's own setting winning over it
         env = {k: v for k, v in script_env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
         if setting is not None:
             env["TF_ENABLE_ONEDNN_OPTS"] = setting
         done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, f"{done.stderr[-1000:]}\n{versions()}"
         seen[setting] = " ".join(done.stdout.split()[-2:])
-    assert seen == {None: "1 True", "0": "0 False", "1": "1 True"}, (seen, versions())
+    assert seen == {None: "1 True", "0": "0 False"}, (seen, versions())
 
 
 def test_a_keras2_file_loads_through_the_legacy_loader(internals):
@@ -102,7 +102,8 @@ model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
 x = np.ones((2, 3), "float32")
 for path in ("m.h5", "m.keras"):
     model.save(path)
-    print(path, np.allclose(k.models.load_model(path, compile=False).predict(x, verbose=0), model.predict(x, verbose=0)))
+    loaded = k.models.load_model(path, compile=False)
+    print(path, np.allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0)))
 print("tensorflow imported:", "tensorflow" in sys.modules)
 """
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs, run, script_env
+from conftest import FIXTURES, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs, run, seeded_env
 
 LEARN_AE = ["--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "3", "--batch-size", "32",
             "--dropout", "0"]
@@ -76,23 +76,17 @@ def test_keras2_encoders_learn(name, tmp_path):
     assert_learnt(report)
 
 
-def test_the_same_seed_repeats_an_experiment_exactly(tiny_autoencoder, tmp_path):
-    """Two classifier runs with seed 5, with TensorFlow's oneDNN kernels on as the project sets them
+def test_the_same_seed_repeats_an_experiment_exactly(seeded_classifier, tiny_autoencoder, tmp_path):
+    """A second classifier run with seed 5, with TensorFlow's oneDNN kernels on as the project sets them
     (the resume tests compare two autoencoder runs likewise)."""
-    env = {k: v for k, v in script_env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    histories = []
-    for run_number in (1, 2):
-        folder = tmp_path / str(run_number)
-        folder.mkdir()
-        result = run("classification.py", classification_args(tiny_autoencoder) +
-                     ["--no-input", *TINY_CL, "--seed", "5", "--save", str(folder / "cl.h5"),
-                      "--output-dir", str(folder / "cl")], cwd=folder, env=env)
-        assert result.returncode == 0, result.stderr
-        description = json.loads((folder / "cl.json").read_text())
-        assert description["versions"]["onednn"] is True
-        histories.append(description["history"])
-    assert histories[0] == histories[1]
-    assert len(histories[0]["val_loss"]) == 2  # stage 1 and stage 2, each one epoch
+    result = run("classification.py", classification_args(tiny_autoencoder) +
+                 ["--no-input", *TINY_CL, "--seed", "5", "--save", str(tmp_path / "cl.h5"),
+                  "--output-dir", str(tmp_path / "cl")], cwd=tmp_path, env=seeded_env())
+    assert result.returncode == 0, result.stderr
+    descriptions = [json.loads((folder / "cl.json").read_text()) for folder in (seeded_classifier, tmp_path)]
+    assert [d["versions"]["onednn"] for d in descriptions] == [True, True]
+    assert descriptions[0]["history"] == descriptions[1]["history"]
+    assert len(descriptions[0]["history"]["val_loss"]) == 2  # stage 1 and stage 2, each one epoch
 
 
 def test_early_stopping_restores_the_best_weights():

@@ -12,10 +12,10 @@ import pytest
 
 from conftest import REPO, TRAIN_IMAGES, classification_args, env_with, run, script_env
 
-AE = ["-d", TRAIN_IMAGES, "--no-input", "--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "5",
+AE = ["-d", TRAIN_IMAGES, "--no-input", "--limit", "400", "--layers", "2", "--filters", "8,16", "--epochs", "5",
       "--batch-size", "32"]
 # --patience 3: early stopping's state (its wait, best loss and best weights) is in the checkpoint too
-CL = ["--no-input", "--limit", "1000", "--fc-units", "16", "--epochs", "2", "--fine-tune-epochs", "4",
+CL = ["--no-input", "--limit", "400", "--fc-units", "16", "--epochs", "2", "--fine-tune-epochs", "4",
       "--batch-size", "32", "--encoder-dropout", "0.2", "--patience", "3"]
 
 
@@ -165,7 +165,7 @@ def killed_run(tmp_path_factory):
 @pytest.mark.parametrize("change, words", [
     ([], ["--resume: no checkpoint in out"]),
     (["--epochs", "6"], ["was written by other hyperparameters (epochs: 5 there, 6 here)"]),
-    (["--limit", "900"], ["was written by other settings (limit: 1000 there, 900 here)"]),
+    (["--limit", "300"], ["was written by other settings (limit: 400 there, 300 here)"]),
     (["--seed", "2"], ["was written by other settings (seed: 1 there, 2 here)"]),
     ("damaged", ["out/checkpoint.npz: damaged checkpoint"]),
     ("other data", ["was written by other data (train_images:"]),

@@ -5,7 +5,6 @@ import signal
 import sys
 
 import pexpect
-import pytest
 
 from conftest import REPO, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, script_env
 
@@ -90,8 +89,7 @@ def test_ctrl_c_at_a_prompt_exits_130(tmp_path):
     assert "interrupted" in screen(tmp_path) and "Traceback" not in screen(tmp_path)
 
 
-@pytest.mark.parametrize("stage", [1, 2])
-def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_autoencoder):
+def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoencoder):
     child = spawn("classification.py", ["--limit", "600", "--batch-size", "32", "--output-dir", "out"], tmp_path)
     answer(child, "Training images (idx file): ", TRAIN_IMAGES)
     answer(child, "Training labels (idx file): ", TEST_LABELS)
@@ -108,16 +106,20 @@ def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_aut
     child.expect_exact("Stage 2: the whole network, 1 epoch")
     answer(child, "Choose: ", "3")
     child.expect_exact("Test set, experiment 1 (1000 images): accuracy")
-    answer(child, "Choose: ", "1")  # repeat, with 200 epochs in the stage to interrupt
-    for prompt, text in (("fully connected layer [16]: ", ""), ("(head only) [1]: ", "200" if stage == 1 else ""),
-                         ("(whole network) [1]: ", "200" if stage == 2 else ""), ("Dropout rate [0.3]: ", "")):
-        answer(child, prompt, text)
-    if stage == 2:
-        child.expect_exact("Stage 2: the whole network, 200 epochs")
-    child.expect_exact("Epoch 2/200")
-    child.sendintr()
-    stopped_by_ctrl_c(child)
-    child.expect_exact(f"(stopped in stage {stage} at epoch")
+    # repeat twice, with 200 epochs in the stage to interrupt: stage 1, then stage 2
+    for stage, epochs in ((1, ("1", "200", "1")), (2, ("200", "1", "200"))):
+        answer(child, "Choose: ", "1")
+        before, head, whole = epochs
+        for prompt, text in (("fully connected layer [16]: ", ""), (f"(head only) [{before}]: ", head),
+                             ("(whole network) [1]: ", whole),
+                             ("Dropout rate [0.3]: ", "")):
+            answer(child, prompt, text)
+        if stage == 2:
+            child.expect_exact("Stage 2: the whole network, 200 epochs")
+        child.expect_exact("Epoch 2/200")
+        child.sendintr()
+        stopped_by_ctrl_c(child)
+        child.expect_exact(f"(stopped in stage {stage} at epoch")
     answer(child, "Choose: ", "5")
     answer(child, "not saved. Exit anyway? (y/n) [n]: ", "y")
     child.expect(pexpect.EOF)
@@ -128,4 +130,4 @@ def test_classification_session_with_ctrl_c_in_a_stage(tmp_path, stage, tiny_aut
     assert "Batch size" not in shown  # given as a flag
     assert (tmp_path / "out" / "test-experiment-1" / "test_report.json").exists()
     rows = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
-    assert len(rows) == 3 and f"stopped in stage {stage} at epoch" in rows[2]
+    assert len(rows) == 4 and "stopped in stage 1 at epoch" in rows[2] and "stopped in stage 2 at epoch" in rows[3]
