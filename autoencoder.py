@@ -144,6 +144,8 @@ def main(argv=None):
     if args.distribute:
         print(f"--distribute: training on {count} device{'s' if count > 1 else ''}, each batch split between them")
     prompter = Prompter(enabled=not args.no_input)
+    if args.save:
+        check_save_path(args.save)  # before the files, the backend and hours of training
     images = cli.ask_file(prompter, "Training images (idx file)", args.train_images, data.load_images, "-d")
     context = {"image_shape": images.array.shape[1:], "n_images": len(images.array)}
     settings = cli.resolve(SETTINGS, vars(args), prompter, context)
@@ -154,8 +156,6 @@ def main(argv=None):
     context["n_train"] = len(train_idx)
     identity = {"script": "autoencoder.py", "data": {"train_images": images.md5}, "settings": settings}
     hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
-    if args.save:
-        check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "autoencoder"), COLUMNS, "val_loss", False,
                       summary_figures, first_number=resumed.experiment if resumed else 1, params=HYPERPARAMETERS)
     print(f"{images.path}: {len(images.array)} images of {images.array.shape[1]}x{images.array.shape[2]}; "

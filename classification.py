@@ -261,6 +261,8 @@ def main(argv=None):
     if args.distribute:
         print(f"--distribute: training on {count} device{'s' if count > 1 else ''}, each batch split between them")
     prompter = Prompter(enabled=not args.no_input)
+    if args.save:
+        check_save_path(args.save)  # before the files, the backend and hours of training
     inputs = Inputs(args, prompter)
     print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
     context = {"image_shape": inputs.train_images.array.shape[1:], "n_images": len(inputs.train_images.array)}
@@ -274,8 +276,6 @@ def main(argv=None):
     identity = {"script": "classification.py", "data": dict({k: v["md5"] for k, v in inputs.record().items()},
                                                            autoencoder=inputs.autoencoder_md5), "settings": settings}
     hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
-    if args.save:
-        check_save_path(args.save)  # before hours of training, not after
     session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True,
                       summary_figures, first_number=resumed.experiment if resumed else 1, params=HYPERPARAMETERS)
     print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
