@@ -1,5 +1,6 @@
 """Shared helpers: run the real scripts in a subprocess on tiny data."""
 import os
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,11 @@ def env_with(tmp_path, patch):
     env = script_env()
     env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
     return env
+
+
+def asked(text):
+    """The questions a session asked, in the order first asked (a prompt reads 'Question [default]: ')."""
+    return list(dict.fromkeys(re.findall(r"^(.+?) \[[^\]\n]*\]: ", text, flags=re.M)))
 
 
 def classification_args(autoencoder, **paths):

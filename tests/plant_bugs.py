@@ -31,11 +31,11 @@ BUGS = {
     # the classifier learns, each stage compiled as asked
     "labels shifted by one image": (
         "classification.py", "(pixels[train_idx], labels[train_idx])", "(pixels[train_idx], np.roll(labels, 1)[train_idx])",
-        "tests/test_learning.py::test_the_classifier_learns_with_each_stage_compiled_as_asked"),
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "stage 2 compiled with stage 1's learning rate": (
         "convae/classifier.py", 'run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])',
         'run_stage(2, hyper["fine_tune_epochs"], hyper["learning_rate"])',
-        "tests/test_learning.py::test_the_classifier_learns_with_each_stage_compiled_as_asked"),
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "no recompile after unfreezing the encoder": (
         "convae/classifier.py", "        compile_classifier(model, learning_rate, decay(epochs))\n",
         "        if stage == 1:\n            compile_classifier(model, learning_rate, decay(epochs))\n",
@@ -67,7 +67,7 @@ BUGS = {
     # data, splits, input pipelines
     "the script's split not stratified": (
         "classification.py", 'settings["seed"], labels)', 'settings["seed"])',
-        "tests/test_learning.py::test_the_split_is_stratified"),
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "validation images also trained on": (
         "convae/data.py", "return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))",
         "return np.arange(len(labels)), np.sort(np.concatenate(val))",
@@ -75,7 +75,7 @@ BUGS = {
     "test images used for validation": (
         "classification.py", "(pixels[val_idx], labels[val_idx])",
         "(data.to_float(inputs.test_images.array[:len(val_idx)]), inputs.test_labels.array[:len(val_idx)])",
-        "tests/test_learning.py::test_the_split_is_stratified"),
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "the batch size checked against an unstratified split": (
         "convae/data.py", '    if value > values["n_train"]:',
         '    if value > (values["limit"] or values["n_images"]) - round(0.1 * (values["limit"] or values["n_images"])):',
@@ -87,8 +87,7 @@ BUGS = {
     "the NumPy pipeline shuffling labels apart from their images": (
         "convae/training.py", "            yield inputs, (inputs if same else y[batch])",
         "            yield inputs, (inputs if same else y[np.random.permutation(batch)])",
-        "tests/test_backends.py::test_both_scripts_run_on_the_backend_and_their_models_predict_the_same_under_tensorflow"
-        "[jax]"),
+        "tests/test_jax_training.py::test_both_scripts_run_under_jax_and_their_models_predict_the_same_under_tensorflow"),
     "the magic number not checked": (
         "convae/idx.py", "    if found != magic:", "    if found not in (IMAGES_MAGIC, LABELS_MAGIC):",
         "tests/test_idx.py::test_images_given_as_labels"),

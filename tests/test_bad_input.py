@@ -170,8 +170,7 @@ def test_classification_refuses(bad, tiny_autoencoder, tmp_path, name, paths, wo
 @pytest.mark.parametrize("extra, words", [
     (["--save", "no/such/folder/clf.h5"], ["does not exist"]),
     (["--save", "clf.json"], ["expected a file name ending in .h5"]),
-    (["--batch-size", "5000"], ["--batch-size: expected at most 270"]),
-])
+])  # (--batch-size: test_the_batch_size_is_checked_against_the_split_that_training_uses)
 def test_classification_refuses_settings_before_training(tiny_autoencoder, tmp_path, extra, words):
     result = run("classification.py", classification_args(tiny_autoencoder) + ["--no-input", *TINY_CL, *extra],
                  cwd=tmp_path)

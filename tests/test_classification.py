@@ -215,14 +215,3 @@ def test_scripted_session_repeat_plots_classify_save_exit(tiny_autoencoder, tmp_
     assert (out / "after-experiment-2-vs-hyperparameters.png").exists()
     assert (out / f"test-experiment-{best}" / "test_report.json").exists()
     assert json.loads((tmp_path / "clf.json").read_text())["hyperparameters"]["fc_units"] == 24
-
-
-def test_the_prompts_ask_the_assignments_questions_only(tiny_autoencoder, tmp_path):
-    """Units, the two stages' epochs, batch size and dropout; with both epochs given, three."""
-    result = run("classification.py", classification_args(tiny_autoencoder) +
-                 ["--epochs", "1", "--fine-tune-epochs", "1", "--limit", "300", "--output-dir", str(tmp_path / "cl")],
-                 cwd=tmp_path, stdin="\n" * 3)
-    asked = [line.split(" [")[0] for line in result.stdout.splitlines() if line.rstrip().endswith("]:")]
-    assert asked == ["Units in the fully connected layer", "Batch size", "Dropout rate"], result.stdout
-    assert "Experiment 1: validation accuracy" in result.stdout
-    assert_clean_error(result, "end of input")

@@ -48,25 +48,21 @@ def assert_learnt(report):
     assert (predicted > 0).sum() >= 8, predicted
 
 
-def test_the_classifier_learns_with_each_stage_compiled_as_asked(learned_autoencoder, tmp_path):
+def test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked(learned_autoencoder,
+                                                                                       tmp_path):
     report, description = classify(learned_autoencoder, tmp_path)
     assert_learnt(report)
+    # the first 1,000 training images, 10% of each class held out for validation (none of the test images)
+    from convae.idx import read_idx_labels
+    per_class = np.bincount(read_idx_labels(TRAIN_LABELS)[:1000], minlength=10)
+    assert description["split"]["validation"] == [int(round(n * 0.1)) for n in per_class]
+    assert np.array_equal(np.add(description["split"]["train"], description["split"]["validation"]), per_class)
     steps = sum(description["split"]["train"]) // 32  # full batches of the images left after the split
     assert description["optimizers"] == {
         "stage 1": {"optimizer": "Adam", "learning_rate": {"schedule": "CosineDecay", "initial_learning_rate": 2e-3,
                                                            "decay_steps": 2 * steps}},
         "stage 2": {"optimizer": "Adam", "learning_rate": {"schedule": "CosineDecay", "initial_learning_rate": 5e-4,
                                                            "decay_steps": steps}}}
-
-
-def test_the_split_is_stratified(learned_autoencoder, tmp_path):
-    _, description = classify(learned_autoencoder, tmp_path, "--fine-tune-epochs", "0", "--schedule", "constant")
-    from convae.idx import read_idx_labels
-    labels = read_idx_labels(TRAIN_LABELS)[:1000]
-    per_class = np.bincount(labels, minlength=10)
-    assert description["split"]["validation"] == [int(round(n * 0.1)) for n in per_class]
-    assert np.array_equal(np.add(description["split"]["train"], description["split"]["validation"]), per_class)
-    assert description["optimizers"] == {"stage 1": {"optimizer": "Adam", "learning_rate": 2e-3}}
 
 
 @needs(FIXTURES)
@@ -106,7 +102,9 @@ def test_early_stopping_restores_the_best_weights():
     hyper = {"epochs": 12, "fine_tune_epochs": 0, "batch_size": 32, "learning_rate": 3e-2, "schedule": "constant",
              "fine_tune_learning_rate": 1e-3, "patience": 2}
     # random labels, and other random labels to validate on: the validation loss soon gets worse
-    train_two_stages(model, encoder, (x, y), (x[:64], rng.integers(0, 10, 64)), hyper, callbacks=[Keep()])
+    state, _ = train_two_stages(model, encoder, (x, y), (x[:64], rng.integers(0, 10, 64)), hyper, callbacks=[Keep()])
+    # a constant learning rate where --schedule constant asks for it; no stage 2 where it has 0 epochs
+    assert state.optimizers == {"stage 1": {"optimizer": "Adam", "learning_rate": 3e-2}}
     losses = [loss for loss, _ in kept]
     best = int(np.argmin(losses))
     assert len(kept) < 12 and best == len(kept) - 3, losses  # stopped two epochs after the best

@@ -48,17 +48,6 @@ def uninterrupted(tmp_path_factory):
     return folder / "full.h5"
 
 
-def test_a_killed_autoencoder_resumes_with_the_same_losses_and_model(uninterrupted, tmp_path):
-    killed_at("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5"], tmp_path, "Epoch 3/5")
-    assert (tmp_path / "out" / "checkpoint.npz").exists() and not (tmp_path / "part.h5").exists()
-    after = run("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5", "--resume"], cwd=tmp_path)
-    assert after.returncode == 0, after.stderr
-    assert "resumed after epoch 2" in after.stdout and "Epoch 3/5" in after.stdout and "Epoch 2/5" not in after.stdout
-    assert history(tmp_path / "part.h5") == history(uninterrupted)
-    assert not (tmp_path / "out" / "checkpoint.npz").exists()
-    same_predictions(uninterrupted, tmp_path / "part.h5")
-
-
 def same_predictions(a, b):
     from convae.backend import keras
     from convae.idx import read_idx_images
@@ -95,18 +84,6 @@ def replace(src, dst, *args, **kwargs):
     return _replace(src, dst, *args, **kwargs)
 os.replace = replace
 """
-
-
-def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_to_resume_from(uninterrupted, tmp_path):
-    before = killed_at("autoencoder.py", AE + ["--output-dir", "out"], tmp_path, "STALLED",
-                       env=env_with(tmp_path, STALL_SECOND_RENAME % "checkpoint.npz"))
-    assert "Epoch 2/5" in before
-    from convae.checkpoint import read
-    record, _ = read(str(tmp_path / "out" / "checkpoint.npz"))
-    assert record["epoch"] == 1  # the first epoch's checkpoint, whole
-    after = run("autoencoder.py", AE + ["--output-dir", "out", "--resume", "--save", "part.h5"], cwd=tmp_path)
-    assert after.returncode == 0, after.stderr
-    assert history(tmp_path / "part.h5") == history(uninterrupted)
 
 
 def test_sigkill_while_a_model_is_saved_leaves_the_earlier_file(tmp_path):
@@ -156,10 +133,26 @@ def test_ctrl_c_during_a_save_returns_to_the_menu_with_the_earlier_file_intact(t
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory):
-    """The output folder of an autoencoder run killed in its second epoch (checkpoint after the first)."""
+    """The output folder of an autoencoder run killed by SIGKILL while it wrote its second checkpoint
+    (the file complete, about to be renamed into place): the first epoch's checkpoint is what is there."""
     folder = tmp_path_factory.mktemp("killed")
-    killed_at("autoencoder.py", AE + ["--output-dir", "out"], folder, "Epoch 2/5")
+    before = killed_at("autoencoder.py", AE + ["--output-dir", "out"], folder, "STALLED",
+                       env=env_with(folder, STALL_SECOND_RENAME % "checkpoint.npz"))
+    assert "Epoch 2/5" in before
     return folder / "out"
+
+
+def test_a_killed_autoencoder_resumes_with_the_same_losses_and_model(uninterrupted, killed_run, tmp_path):
+    shutil.copytree(killed_run, tmp_path / "out")
+    from convae.checkpoint import read
+    record, _ = read(str(tmp_path / "out" / "checkpoint.npz"))
+    assert record["epoch"] == 1  # the first epoch's checkpoint, whole
+    after = run("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5", "--resume"], cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "resumed after epoch 1" in after.stdout and "Epoch 2/5" in after.stdout and "Epoch 1/5" not in after.stdout
+    assert history(tmp_path / "part.h5") == history(uninterrupted)
+    assert not (tmp_path / "out" / "checkpoint.npz").exists()  # a finished run leaves none
+    same_predictions(uninterrupted, tmp_path / "part.h5")
 
 
 @pytest.mark.parametrize("change, words", [

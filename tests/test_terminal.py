@@ -6,7 +6,7 @@ import sys
 
 import pexpect
 
-from conftest import REPO, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, script_env
+from conftest import REPO, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, asked, script_env
 
 NOISE = re.compile(r"I0000|W0000|E0000|absl|oneDNN|cuda|Warning|WARNING|Traceback")
 
@@ -56,6 +56,11 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     child.expect_exact("expected at most 480, the number of training images after the validation split")
     answer(child, "Batch size [64]: ", "32")
     child.expect_exact("Experiment 1: loss")
+    # the assignment's questions, less --dropout's (test_autoencoder's scripted session asks it)
+    child.logfile_read.flush()
+    assert asked(screen(tmp_path)) == [
+        "Convolutional layers in the encoder", "Kernel size (one, or one per layer)", "Filters per layer", "Epochs",
+        "Batch size"]
     answer(child, "Choose: ", "1")
     for prompt, text in (("layers in the encoder [2]: ", ""), ("one per layer) [3]: ", ""), ("[4,8]: ", ""),
                          ("Epochs [1]: ", "200"), ("Batch size [32]: ", "")):  # --dropout 0: not asked again
@@ -90,7 +95,7 @@ def test_ctrl_c_at_a_prompt_exits_130(tmp_path):
 
 
 def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoencoder):
-    child = spawn("classification.py", ["--limit", "600", "--batch-size", "32", "--output-dir", "out"], tmp_path)
+    child = spawn("classification.py", ["--limit", "600", "--output-dir", "out"], tmp_path)
     answer(child, "Training images (idx file): ", TRAIN_IMAGES)
     answer(child, "Training labels (idx file): ", TEST_LABELS)
     child.expect_exact("1000 labels for the 4000 images")
@@ -101,9 +106,13 @@ def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoenc
     child.expect_exact("encoder: 9 layers, output 7x7x8")
     for prompt, text in (("fully connected layer [128]: ", "16"), ("(head only) [2]: ", "1"),
                          ("(whole network) [10]: ", "x"), ("(whole network) [10]: ", "1"),
-                         ("Dropout rate [0.3]: ", "")):
+                         ("Batch size [128]: ", "32"), ("Dropout rate [0.3]: ", "")):
         answer(child, prompt, text)
     child.expect_exact("Stage 2: the whole network, 1 epoch")
+    # the assignment's questions, and no other
+    child.logfile_read.flush()
+    assert asked(screen(tmp_path)) == ["Units in the fully connected layer", "Epochs of stage 1 (head only)",
+                                       "Epochs of stage 2 (whole network)", "Batch size", "Dropout rate"]
     answer(child, "Choose: ", "3")
     child.expect_exact("Test set, experiment 1 (1000 images): accuracy")
     # repeat twice, with 200 epochs in the stage to interrupt: stage 1, then stage 2
@@ -111,7 +120,7 @@ def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoenc
         answer(child, "Choose: ", "1")
         before, head, whole = epochs
         for prompt, text in (("fully connected layer [16]: ", ""), (f"(head only) [{before}]: ", head),
-                             ("(whole network) [1]: ", whole),
+                             ("(whole network) [1]: ", whole), ("Batch size [32]: ", ""),
                              ("Dropout rate [0.3]: ", "")):
             answer(child, prompt, text)
         if stage == 2:
@@ -127,7 +136,6 @@ def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoenc
     assert child.exitstatus == 0
     shown = screen(tmp_path)
     assert not NOISE.search(shown), NOISE.search(shown)
-    assert "Batch size" not in shown  # given as a flag
     assert (tmp_path / "out" / "test-experiment-1" / "test_report.json").exists()
     rows = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
     assert len(rows) == 4 and "stopped in stage 1 at epoch" in rows[2] and "stopped in stage 2 at epoch" in rows[3]
