@@ -116,7 +116,8 @@ BUGS = {
         "classification.py", 'Param("patience", integer(0, 10000), 0,', 'Param("patience", integer(0, 10000), 5,',
         "tests/test_prompts.py::test_help_documents_every_flag_with_its_default"),
     "--save checked only after training": (
-        "autoencoder.py", "        check_save_path(args.save)  # before hours of training, not after", "        pass",
+        "autoencoder.py", "        check_save_path(args.save)  # before the files, the backend and hours of training",
+        "        pass",
         "tests/test_bad_input.py::test_autoencoder_refuses[save into a missing folder]"),
     "exit status 1 for Ctrl-C at a prompt": (
         "convae/cli.py", "        status = 130", "        status = 1",
@@ -233,7 +234,7 @@ def try_bug(name, bug, core):
         if os.path.isdir(os.path.join(REPO, "..", "shared")):
             os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
         start = time.perf_counter()
-        command = [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test]
+        command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-rfE", "-p", "no:cacheprovider", test]
         pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
         try:
             # wide enough that pytest's summary line keeps the failure's message after the test's id

@@ -34,6 +34,12 @@ def killed_at(script, args, cwd, line, env=None):
     return "".join(shown)
 
 
+def interruptible():
+    # Ctrl-C as in a terminal, where the test process may have SIGINT ignored (a pytest-xdist worker,
+    # a job started with `&`): a child would inherit that, and Python would leave Ctrl-C ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def history(path):
     return json.loads(path.with_suffix(".json").read_text())["history"]
 
@@ -123,7 +129,7 @@ def test_ctrl_c_during_a_save_returns_to_the_menu_with_the_earlier_file_intact(t
     result = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), "-d", TRAIN_IMAGES, "--limit",
                              "300", "--layers", "1", "--epochs", "1", "--batch-size", "32", "--output-dir", "out"],
                             cwd=tmp_path, input=answers, capture_output=True, text=True, timeout=300,
-                            env=env_with(tmp_path, patch))
+                            env=env_with(tmp_path, patch), preexec_fn=interruptible)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert "Save interrupted: ae.h5 was not written." in result.stdout
     assert (tmp_path / "ae.h5").read_bytes() == b"the earlier model"
