@@ -83,6 +83,11 @@ def tiny_autoencoder(tmp_path_factory):
     return path
 
 
+def seeded_env():
+    """The scripts' environment without TF_ENABLE_ONEDNN_OPTS: the project's own setting applies."""
+    return {k: v for k, v in script_env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+
+
 @pytest.fixture(scope="session")
 def seeded_classifier(tiny_autoencoder, tmp_path_factory):
     """classification.py with TINY_CL and --seed 5 on the tiny autoencoder, saved as cl.h5 in the
@@ -93,10 +98,6 @@ def seeded_classifier(tiny_autoencoder, tmp_path_factory):
                   "--output-dir", str(folder / "cl")], cwd=folder, env=seeded_env())
     assert result.returncode == 0, result.stderr
     return folder
-
-
-def seeded_env():
-    return {k: v for k, v in script_env().items() if k != "TF_ENABLE_ONEDNN_OPTS"}
 
 
 def needs(path):

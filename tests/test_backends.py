@@ -17,9 +17,8 @@ from conftest import TRAIN_IMAGES, classification_args, script_env
 LEARN_AE = ["--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "2", "--batch-size", "32"]
 LEARN_CL = ["--limit", "1000", "--fc-units", "32", "--epochs", "2", "--fine-tune-epochs", "1", "--batch-size", "32",
             "--shift", "0.05", "--rotation", "5", "--zoom", "0.05"]
-BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(module) is None,
-                                                        reason=f"{module} is not installed"))
-            for name, module in (("torch", "torch"),)]
+BACKENDS = [pytest.param("torch", marks=pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                                           reason="torch is not installed"))]
 
 
 def run_on(backend, script, args, cwd, stdin=""):

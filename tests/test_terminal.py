@@ -20,7 +20,7 @@ def _interruptible():
 def spawn(script, args, cwd):
     child = pexpect.spawn(sys.executable, [os.path.join(REPO, script), *args], cwd=str(cwd), env=script_env(),
                           encoding="utf-8", timeout=120, dimensions=(50, 200), preexec_fn=_interruptible)
-    child.logfile_read = open(os.path.join(cwd, "screen.txt"), "w")
+    child.logfile_read = open(os.path.join(cwd, "screen.txt"), "w", buffering=1)  # screen() sees every line
     return child
 
 
@@ -57,7 +57,6 @@ def test_autoencoder_session_with_ctrl_c_in_training_and_ctrl_d_at_the_menu(tmp_
     answer(child, "Batch size [64]: ", "32")
     child.expect_exact("Experiment 1: loss")
     # the assignment's questions, less --dropout's (test_autoencoder's scripted session asks it)
-    child.logfile_read.flush()
     assert asked(screen(tmp_path)) == [
         "Convolutional layers in the encoder", "Kernel size (one, or one per layer)", "Filters per layer", "Epochs",
         "Batch size"]
@@ -110,15 +109,13 @@ def test_classification_session_with_ctrl_c_in_each_stage(tmp_path, tiny_autoenc
         answer(child, prompt, text)
     child.expect_exact("Stage 2: the whole network, 1 epoch")
     # the assignment's questions, and no other
-    child.logfile_read.flush()
     assert asked(screen(tmp_path)) == ["Units in the fully connected layer", "Epochs of stage 1 (head only)",
                                        "Epochs of stage 2 (whole network)", "Batch size", "Dropout rate"]
     answer(child, "Choose: ", "3")
     child.expect_exact("Test set, experiment 1 (1000 images): accuracy")
     # repeat twice, with 200 epochs in the stage to interrupt: stage 1, then stage 2
-    for stage, epochs in ((1, ("1", "200", "1")), (2, ("200", "1", "200"))):
+    for stage, before, head, whole in ((1, "1", "200", "1"), (2, "200", "1", "200")):
         answer(child, "Choose: ", "1")
-        before, head, whole = epochs
         for prompt, text in (("fully connected layer [16]: ", ""), (f"(head only) [{before}]: ", head),
                              ("(whole network) [1]: ", whole), ("Batch size [32]: ", ""),
                              ("Dropout rate [0.3]: ", "")):
