@@ -15,16 +15,27 @@ from convae import checkpoint, classifier, cli, data, metrics, plots, training
 from convae.backend import seed_everything, set_verbose
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
 from convae.files import md5_hex, write_text_atomic
-from convae.networks import build_classifier
+from convae.networks import VIEWS, averaged_over_shifts, build_classifier
 from convae.params import Param, choice, differences, integer, real
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
+def views(text):
+    value = integer(1, 9)(text)
+    if value not in VIEWS:
+        raise ValueError(f"expected 1, 5 or 9, got {value}")
+    return value
+
+
 # Settings: flags only, fixed for the whole run.
 SETTINGS = data.settings(
-    0.1, "share of the training images held out for validation (never the test set)")
+    0.1, "share of the training images held out for validation (never the test set)") + [
+    Param("tta", views, 9,
+          "test-time augmentation: the test set is classified with the network's probabilities averaged over N "
+          "copies of each image: 1 (the image alone), 5 (also shifted one pixel up, down, left and right) or 9 "
+          "(and diagonally); the saved model is the network, its JSON records N", metavar="{1,5,9}")]
 # Hyperparameters: those with a prompt are asked for before every experiment unless given as flags.
 HYPERPARAMETERS = [
     Param("fc_units", integer(1, 65536), 128, "units in the fully connected layer",
@@ -152,7 +163,7 @@ def train_experiment(number, hyper, settings, inputs, train, validation, file, r
     if not history.get("loss"):
         print(f"Experiment {number} discarded: no epoch finished.")
         return None
-    # Both in inference mode (no dropout, no augmentation), so that they compare.
+    # Both in inference mode (no dropout, no augmentation), so that they compare; the network alone.
     fit = metrics.evaluate(train[1], training.predict(model, train[0]))
     val = metrics.evaluate(validation[1], training.predict(model, validation[0]))
     figures = {"loss": fit["loss"], "accuracy": fit["accuracy"], "val_loss": val["loss"],
@@ -160,6 +171,12 @@ def train_experiment(number, hyper, settings, inputs, train, validation, file, r
                "val_f1": val["f1"]}
     print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
           f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {clock() / 60:.1f} min)")
+    predictor = averaged_over_shifts(model, settings["tta"])
+    if predictor is not model:
+        tta = metrics.evaluate(validation[1], training.predict(predictor, validation[0]))
+        figures["val_accuracy_tta"] = tta["accuracy"]
+        print(f"  averaged over {settings['tta']} shifted views (--tta): validation accuracy {tta['accuracy']:.4f}, "
+              f"{tta['errors']} wrong against {val['errors']}")
     return training.Experiment(number, dict(hyper), model, history, clock(), status, figures,
                                extra={"stage2_start": state.stage2_start, "optimizers": state.optimizers})
 
@@ -182,12 +199,13 @@ def classify_test_set(session, experiment, inputs, settings):
     """Report the test set's figures for one experiment's model and write its files."""
     x = data.to_float(inputs.test_images.array)
     y = inputs.test_labels.array
-    probabilities = training.predict(experiment.model, x)
+    probabilities = training.predict(averaged_over_shifts(experiment.model, settings["tta"]), x)
     report = metrics.evaluate(y, probabilities)
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     folder = session.path(f"test-experiment-{experiment.number}")
     os.makedirs(folder, exist_ok=True)
-    print(f"\nTest set, experiment {experiment.number} ({len(y)} images): accuracy {report['accuracy']:.4f}, "
+    views = f", averaged over {settings['tta']} views" if settings["tta"] > 1 else ""
+    print(f"\nTest set, experiment {experiment.number} ({len(y)} images{views}): accuracy {report['accuracy']:.4f}, "
           f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect")
     print(_sklearn_report(y, predicted, inputs.classes))
     print("Confusion matrix (rows: true class, columns: predicted):")

@@ -7,7 +7,9 @@ accuracies are not comparable. With the same seed, the stratified split of a sma
 subset of that of a larger one, so every model can be scored on the smallest one, which none of
 them trained on. Each model's JSON (beside its .h5) records the checksums of its training files,
 its seed and its split; the models must agree on the files and the seed, and -d and -dl (default:
-the full MNIST in datasets/mnist) must be those files. The test set is not read.
+the full MNIST in datasets/mnist) must be those files. Each model predicts as classification.py
+classified the test set with it: averaged over the shifted views its JSON records (--tta), unless
+--tta says otherwise. The test set is not read.
 
 Each model after the first is also compared with the first image by image: how many images only
 one of the two got wrong, and the exact McNemar p-value, the chance of a split at least that
@@ -26,6 +28,7 @@ sys.path.insert(0, REPO)
 
 from convae import data  # noqa: E402
 from convae.backend import keras  # noqa: E402
+from convae.networks import VIEWS, averaged_over_shifts  # noqa: E402
 from convae.records import description_path  # noqa: E402
 from benchmarks.common import mnist_dir  # noqa: E402
 
@@ -39,6 +42,7 @@ def description(path):
             record = json.load(f)
         settings, files = record["settings"], record["data"]
         return {"seed": settings["seed"], "val_split": settings["val_split"], "limit": settings["limit"],
+                "tta": settings.get("tta", 1),
                 "images": files["train_images"]["md5"], "labels": files["train_labels"]["md5"]}
     except OSError as e:
         raise SystemExit(f"error: {path}: cannot read its description {description_path(path)} ({e.strerror})")
@@ -82,15 +86,21 @@ def main():
                         help="the training images the models were trained on (default: %(default)s)")
     parser.add_argument("-dl", default=os.path.join(MNIST, "train-labels-idx1-ubyte.gz"), metavar="LABELS",
                         help="their labels (default: %(default)s)")
+    parser.add_argument("--tta", type=int, choices=VIEWS, metavar="{1,5,9}",
+                        help="the views each model's predictions are averaged over (default: as its JSON records, "
+                             "classification.py's --tta)")
     parser.add_argument("models", nargs="+", metavar="CLASSIFIER.h5")
     args = parser.parse_args()
-    x, y = shared_validation([description(path) for path in args.models], args.d, args.dl)
+    records = [description(path) for path in args.models]
+    x, y = shared_validation(records, args.d, args.dl)
     print(f"{len(y)} validation images held out by every model")
     first = None
-    for path in args.models:
-        model = keras().models.load_model(path, compile=False)
+    for path, record in zip(args.models, records):
+        views = args.tta or record["tta"]
+        model = averaged_over_shifts(keras().models.load_model(path, compile=False), views)
         wrong = np.argmax(model.predict(x, batch_size=500, verbose=0), axis=1) != y
-        print(f"{path}: {int(wrong.sum())} wrong, accuracy {100 * (1 - wrong.mean()):.2f}%")
+        print(f"{path} ({views} view{'s' if views > 1 else ''}): {int(wrong.sum())} wrong, "
+              f"accuracy {100 * (1 - wrong.mean()):.2f}%")
         if first is None:
             first = wrong
             continue

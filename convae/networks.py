@@ -120,6 +120,32 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0), 
     return k.Model(inputs, outputs, name="classifier")
 
 
+# The views that test-time augmentation averages over, in order: the image itself, then shifted by
+# one pixel up, down, left and right, then diagonally.
+SHIFTS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
+VIEWS = (1, 5, 9)
+
+
+def averaged_over_shifts(model, views):
+    """`model` predicting the mean of its probabilities over `views` copies of each image (1, 5 or
+    9 of SHIFTS): test-time augmentation. The copies are made by padding with zeros and cropping,
+    stock Keras layers. (Saved to .h5, its nested network's weights came back in the wrong places:
+    save the network itself.)"""
+    if views == 1:
+        return model
+    k = keras()
+    inputs = k.Input(model.input_shape[1:], name="image")
+    outputs = []
+    for dy, dx in SHIFTS[:views]:
+        x = inputs
+        if dy or dx:
+            name = f"shift_{'up' if dy < 0 else 'down' if dy else ''}{'left' if dx < 0 else 'right' if dx else ''}"
+            x = k.layers.ZeroPadding2D(((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))), name=f"{name}_pad")(x)
+            x = k.layers.Cropping2D(((max(-dy, 0), max(dy, 0)), (max(-dx, 0), max(dx, 0))), name=name)(x)
+        outputs.append(model(x))
+    return k.Model(inputs, k.layers.Average(name="mean_over_shifts")(outputs), name="classifier_over_shifts")
+
+
 def compile_classifier(model, learning_rate, decay_steps=None):
     """Compile (again: a change of `trainable` takes effect only at compile time).
 

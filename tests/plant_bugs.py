@@ -36,6 +36,13 @@ BUGS = {
         "convae/classifier.py", 'run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])',
         'run_stage(2, hyper["fine_tune_epochs"], hyper["learning_rate"])',
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
+    "test-time augmentation averaging only the unshifted image": (
+        "convae/networks.py", "    for dy, dx in SHIFTS[:views]:", "    for dy, dx in SHIFTS[:1]:",
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
+    "the test set classified by the network alone whatever --tta says": (
+        "classification.py", 'training.predict(averaged_over_shifts(experiment.model, settings["tta"]), x)',
+        "training.predict(experiment.model, x)",
+        "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "no recompile after unfreezing the encoder": (
         "convae/classifier.py", "        compile_classifier(model, learning_rate, decay(epochs))\n",
         "        if stage == 1:\n            compile_classifier(model, learning_rate, decay(epochs))\n",

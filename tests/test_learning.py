@@ -1,12 +1,13 @@
 """The scripts learn, and every setting takes effect where it should: on runs big enough to learn
 (1,000 sample images, a few epochs, no augmentation: about 12 s each)."""
+import csv
 import json
 import os
 
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs, run, seeded_env
+from conftest import FIXTURES, TEST_IMAGES, TEST_LABELS, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs, run, seeded_env
 
 LEARN_AE = ["--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "3", "--batch-size", "32",
             "--dropout", "0"]
@@ -63,6 +64,24 @@ def test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as
                                                            "decay_steps": 2 * steps}},
         "stage 2": {"optimizer": "Adam", "learning_rate": {"schedule": "CosineDecay", "initial_learning_rate": 5e-4,
                                                            "decay_steps": steps}}}
+    # the test set classified with the network's probabilities averaged over nine copies of each image (--tta 9,
+    # the default), here shifted by NumPy; the saved model is the network itself
+    from convae.backend import keras
+    from convae.idx import read_idx_images, read_idx_labels
+    assert description["settings"]["tta"] == 9
+    images = read_idx_images(TEST_IMAGES).astype(np.float32)[..., None] / 255
+    network = keras().models.load_model(str(tmp_path / "cl.h5"), compile=False)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    views = [padded[:, 1 - dy:29 - dy, 1 - dx:29 - dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    assert np.array_equal(views[4], images) and views[5][0, 0, 1, 0] == images[0, 0, 0, 0]  # (0, 1): one pixel right
+    probabilities = np.mean([network.predict(v, verbose=0) for v in views], axis=0)
+    with open(tmp_path / "cl" / "test-experiment-1" / "predictions.csv") as rows:
+        rows = list(csv.DictReader(rows))
+    assert [int(r["predicted"]) for r in rows] == list(probabilities.argmax(axis=1))
+    assert [float(r["confidence"]) for r in rows] == pytest.approx(probabilities.max(axis=1), abs=1e-5)
+    assert report["errors"] == int((probabilities.argmax(axis=1) != read_idx_labels(TEST_LABELS)).sum())
+    plain = network.predict(images, verbose=0).argmax(axis=1)
+    assert (plain != probabilities.argmax(axis=1)).sum() > 0  # the averaging changed some predictions
 
 
 @needs(FIXTURES)
