@@ -204,9 +204,9 @@ def classify_test_set(session, experiment, inputs, settings):
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     folder = session.path(f"test-experiment-{experiment.number}")
     os.makedirs(folder, exist_ok=True)
-    views = f", averaged over {settings['tta']} views" if settings["tta"] > 1 else ""
-    print(f"\nTest set, experiment {experiment.number} ({len(y)} images{views}): accuracy {report['accuracy']:.4f}, "
-          f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect")
+    views = f" (averaged over {settings['tta']} shifted views)" if settings["tta"] > 1 else ""
+    print(f"\nTest set, experiment {experiment.number} ({len(y)} images): accuracy {report['accuracy']:.4f}, "
+          f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect{views}")
     print(_sklearn_report(y, predicted, inputs.classes))
     print("Confusion matrix (rows: true class, columns: predicted):")
     print(np.array2string(np.array(report["confusion_matrix"]), max_line_width=200))

@@ -6,7 +6,8 @@ Each row of the CSV is one measured run: the recipe, the machine it ran on, the 
 errors (of 10,000) and its wall minutes end to end (both scripts), left empty where the run did
 not have the machine to itself. The figure shows, for each recipe on each machine, the mean test
 errors with their range over seeds against the mean minutes of the runs timed alone, so that the
-recipes read as points on one chart: lower is more accurate, further left is faster.
+recipes read as points on one chart: lower is more accurate, further left is faster. A colour is
+a recipe, a marker shape a machine.
 """
 import csv
 import os
@@ -44,12 +45,15 @@ def main():
     fig, ax = plt.subplots(figsize=(10, 7), layout="constrained")
     markers = "osD^v<>"
     machines = sorted({machine for _, machine in runs})
-    for i, ((recipe, machine), values) in enumerate(sorted(runs.items())):
+    recipes = sorted({recipe for recipe, _ in runs})
+    colors = plt.get_cmap("tab10").colors
+    for (recipe, machine), values in sorted(runs.items()):
         errors = [e for e, _ in values]
         minutes = [m for _, m in values if m is not None]
         mean_errors, mean_minutes = sum(errors) / len(errors), sum(minutes) / len(minutes)
         ax.errorbar(mean_minutes, mean_errors, yerr=[[mean_errors - min(errors)], [max(errors) - mean_errors]],
                     fmt=markers[machines.index(machine) % len(markers)], capsize=4, markersize=7,
+                    color=colors[recipes.index(recipe) % len(colors)],
                     label=f"{recipe}, {machine}: {spread(errors)} in {mean_minutes:.1f} min{timed(minutes, values)}")
     ax.set_xscale("log")
     ticks = [2, 3, 5, 10, 20, 30, 50, 100]

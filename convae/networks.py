@@ -129,7 +129,7 @@ VIEWS = (1, 5, 9)
 def averaged_over_shifts(model, views):
     """`model` predicting the mean of its probabilities over `views` copies of each image (1, 5 or
     9 of SHIFTS): test-time augmentation. The copies are made by padding with zeros and cropping,
-    stock Keras layers. (Saved to .h5, its nested network's weights came back in the wrong places:
+    stock Keras layers. (Saved to .h5 after training, such a model came back far less accurate:
     save the network itself.)"""
     if views == 1:
         return model

@@ -43,6 +43,9 @@ BUGS = {
         "classification.py", 'training.predict(averaged_over_shifts(experiment.model, settings["tta"]), x)',
         "training.predict(experiment.model, x)",
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
+    "validation.py predicting with the network alone whatever the JSON records": (
+        "benchmarks/validation.py", 'views = args.tta or record["tta"]', "views = args.tta or 1",
+        "tests/test_benchmarks.py::test_two_classifiers_are_compared_image_by_image"),
     "no recompile after unfreezing the encoder": (
         "convae/classifier.py", "        compile_classifier(model, learning_rate, decay(epochs))\n",
         "        if stage == 1:\n            compile_classifier(model, learning_rate, decay(epochs))\n",

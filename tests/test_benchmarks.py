@@ -1,5 +1,6 @@
 """benchmarks/validation.py: scoring saved classifiers on the validation images they all held out."""
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -38,8 +39,15 @@ def test_two_classifiers_are_compared_image_by_image(seeded_classifier, tiny_aut
     lines = result.stdout.splitlines()
     held_out = int(re.fullmatch(r"(\d+) validation images held out by every model", lines[0]).group(1))
     assert 0 < held_out < 300
-    wrong = [int(re.fullmatch(re.escape(path) + r": (\d+) wrong, accuracy [\d.]+%", line).group(1))
-             for path, line in zip(models, (lines[1], lines[2]))]
+    scores = [re.fullmatch(re.escape(path) + r" \((\d+) views?\): (\d+) wrong, accuracy [\d.]+%", line)
+              for path, line in zip(models, (lines[1], lines[2]))]
+    assert all(scores), lines
+    # each model predicts as classification.py did: over the 9 views its JSON records (the default --tta)
+    assert [int(score.group(1)) for score in scores] == [9, 9], lines
+    wrong = [int(score.group(2)) for score in scores]
+    for path, count in zip(models, wrong):
+        recorded = json.loads(open(path[:-3] + ".json").read())["validation"]["val_accuracy_tta"]
+        assert count == round((1 - recorded) * held_out), (path, count, recorded)
     match = re.fullmatch(r"  against " + re.escape(models[0]) + r": (\d+) wrong only here, (\d+) only there; "
                          r"McNemar p = ([\d.]+)", lines[3])
     only_second, only_first, p = int(match.group(1)), int(match.group(2)), float(match.group(3))

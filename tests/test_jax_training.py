@@ -114,10 +114,13 @@ def test_both_scripts_run_under_jax_and_their_models_predict_the_same_under_tens
     assert learnt(report), report["accuracy"]
     assert (folder / "cl1" / "test-experiment-1" / "confusion_matrix.png").exists()
 
-    # the classifier saved under JAX predicts the test images under TensorFlow as it did under JAX
+    # the classifier saved under JAX predicts the test images under TensorFlow as it did under JAX (over the 9
+    # shifted views its JSON records)
+    assert json.loads((folder / "cl1.json").read_text())["settings"]["tta"] == 9
     check = ("import keras, numpy as np, sys; sys.path.insert(0, %r); from convae.idx import read_idx_images; "
-             "x = read_idx_images(%r)[:, :, :, None] / 255.0; "
-             "np.save('p-tf.npy', keras.models.load_model('cl1.h5', compile=False).predict(x, verbose=0))")
+             "from convae.networks import averaged_over_shifts; x = read_idx_images(%r)[:, :, :, None] / 255.0; "
+             "model = averaged_over_shifts(keras.models.load_model('cl1.h5', compile=False), 9); "
+             "np.save('p-tf.npy', model.predict(x, verbose=0))")
     done = subprocess.run([sys.executable, "-c", check % (REPO, TEST_IMAGES)], capture_output=True, text=True,
                           env=script_env(), cwd=folder, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -126,6 +126,7 @@ def test_help_documents_every_flag_with_its_default(tmp_path):
     shown = " ".join(result.stdout.split())
     assert "restore its best weights (0: off; it cuts a cosine schedule short) (default: 0)" in shown
     assert "Adam's learning rate in stage 2 (the whole network) (default: 0.002)" in shown
+    assert "--tta {1,5,9}" in result.stdout and "its JSON records N (default: 9)" in shown
     assert "--elastic" not in result.stdout and "--label-smoothing" not in result.stdout
     assert "--weight-decay" not in result.stdout and "--average-epochs" not in result.stdout
 
@@ -176,6 +177,9 @@ def test_bad_flag_value_is_a_usage_error(tmp_path):
     assert result.stderr == "error: argument --epochs: expected an integer from 1 to 10000, got 'zero' "\
                             "(see autoencoder.py --help)\n"
     assert "Traceback" not in result.stderr
+    result = run("classification.py", ["--tta", "3", "--no-input"], cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "error: argument --tta: expected 1, 5 or 9, got 3 "
+                                                     "(see classification.py --help)\n")
 
 
 def test_missing_path_with_no_input(tmp_path):
