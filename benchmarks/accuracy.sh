@@ -27,7 +27,7 @@ if [ "$RECIPE" = previous ]; then
     CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 2 --fine-tune-epochs 45 --batch-size 64
                 --fine-tune-learning-rate 1e-3 --tta 1)
 else
-    AUTOENCODER=(--epochs 1 --batch-size 64)
+    AUTOENCODER=(--epochs 1 --batch-size 64 --limit 30000)
     CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1 --fine-tune-epochs 9 --batch-size 64
                 --fine-tune-learning-rate 1e-3 --tta 9)
 fi
