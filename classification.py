@@ -16,23 +16,16 @@ from convae.backend import seed_everything, set_verbose
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
 from convae.files import md5_hex, write_text_atomic
 from convae.networks import VIEWS, averaged_over_shifts, build_classifier
-from convae.params import Param, choice, differences, integer, real
+from convae.params import Param, choice, differences, integer, integer_choice, real
 from convae.prompts import Prompter
 from convae.records import check_save_path, make_output_dir
 from convae.session import Session
 
 
-def views(text):
-    value = integer(1, 9)(text)
-    if value not in VIEWS:
-        raise ValueError(f"expected 1, 5 or 9, got {value}")
-    return value
-
-
 # Settings: flags only, fixed for the whole run.
 SETTINGS = data.settings(
     0.1, "share of the training images held out for validation (never the test set)") + [
-    Param("tta", views, 9,
+    Param("tta", integer_choice(*VIEWS), 9,
           "test-time augmentation: the test set is classified with the network's probabilities averaged over N "
           "copies of each image: 1 (the image alone), 5 (also shifted one pixel up, down, left and right) or 9 "
           "(and diagonally); the saved model is the network, its JSON records N", metavar="{1,5,9}")]

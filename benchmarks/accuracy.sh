@@ -48,11 +48,11 @@ out, seconds, recipe, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.arg
 report = json.load(open(f"{out}/classifier/test-experiment-1/test_report.json"))
 row = list(csv.DictReader(open(f"{out}/classifier/experiments.csv")))[-1]
 gap = 100 * (float(row["accuracy"]) - float(row["val_accuracy"]))
-views = report["settings"].get("tta", 1)
+views = report["settings"]["tta"]
 tta = json.load(open(f"{out}/classifier.json"))["validation"].get("val_accuracy_tta")
+over = f" (over {views} views)" if views > 1 else ""
 tta = f", {100 * tta:.2f}% over {views} views" if tta is not None else ""
 print(f"\nresult ({recipe}, seed {seed}): {report['errors']} test errors of {report['errors'] + report['correct']}"
-      f"{f' (over {views} views)' if views > 1 else ''}, test accuracy {100 * report['accuracy']:.2f}%, "
-      f"training accuracy {100 * float(row['accuracy']):.2f}% vs validation {100 * float(row['val_accuracy']):.2f}% "
-      f"(gap {gap:.2f} points{tta}), {seconds / 60:.1f} minutes")
+      f"{over}, test accuracy {100 * report['accuracy']:.2f}%, training accuracy {100 * float(row['accuracy']):.2f}% "
+      f"vs validation {100 * float(row['val_accuracy']):.2f}% (gap {gap:.2f} points{tta}), {seconds / 60:.1f} minutes")
 PY

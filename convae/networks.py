@@ -139,7 +139,7 @@ def averaged_over_shifts(model, views):
     for dy, dx in SHIFTS[:views]:
         x = inputs
         if dy or dx:
-            name = f"shift_{'up' if dy < 0 else 'down' if dy else ''}{'left' if dx < 0 else 'right' if dx else ''}"
+            name = "shift_" + {-1: "up", 0: "", 1: "down"}[dy] + {-1: "left", 0: "", 1: "right"}[dx]
             x = k.layers.ZeroPadding2D(((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))), name=f"{name}_pad")(x)
             x = k.layers.Cropping2D(((max(-dy, 0), max(dy, 0)), (max(-dx, 0), max(dx, 0))), name=name)(x)
         outputs.append(model(x))

@@ -106,6 +106,22 @@ def per_layer(value, count, what):
     return list(value)
 
 
+def integer_choice(*options):
+    """Parser for one of a few integers."""
+    accepted = ", ".join(map(str, options[:-1])) + f" or {options[-1]}"
+
+    def parse(text):
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            value = None
+        if value not in options:
+            raise ValueError(f"expected {accepted}, got {text!r}" if value is None else
+                             f"expected {accepted}, got {value}")
+        return value
+    return parse
+
+
 def choice(*options):
     """Parser for one of a few words."""
     def parse(text):

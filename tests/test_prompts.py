@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, TINY_AE, TRAIN_IMAGES, assert_clean_error, env_with, run
 from convae.cli import normalize_argv, resolve
 from convae.errors import EndOfInput, UserError
-from convae.params import Param, integer, integer_list
+from convae.params import Param, integer, integer_choice, integer_list
 from convae.prompts import Prompter
 
 
@@ -77,6 +77,11 @@ def test_integer_parsers_accept_their_bounds_and_refuse_past_them():
                         (",", "got ','"), ("32,513", "got 513"), ("0", "got 0")):
         with pytest.raises(ValueError, match=words):
             as_list(text)
+    views = integer_choice(1, 5, 9)
+    assert (views("1"), views(" 9 ")) == (1, 9)
+    for text, words in (("3", "expected 1, 5 or 9, got 3$"), ("x", "got 'x'$")):
+        with pytest.raises(ValueError, match=words):
+            views(text)
 
 
 def test_a_default_may_depend_on_the_values_resolved_before_it():
