@@ -8,6 +8,7 @@
 #   MNIST_DIR (default datasets/mnist, where `python datasets/download.py` puts it)
 #   PYTHON    (default: .venv/bin/python where it exists, else python3)
 #   SEED      (default 1)
+#   LIMIT     (default: all) both scripts use only the first LIMIT training images: a quick trial
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=recipe
@@ -28,8 +29,12 @@ if [ "$RECIPE" = previous ]; then
                 --fine-tune-learning-rate 1e-3 --tta 1)
 else
     AUTOENCODER=(--epochs 1 --batch-size 64 --limit 30000)
-    CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1 --fine-tune-epochs 9 --batch-size 64
+    CLASSIFIER=(--dropout 0.2 --encoder-dropout 0 --epochs 1 --fine-tune-epochs 9 --batch-size 64
                 --fine-tune-learning-rate 1e-3 --tta 9)
+fi
+if [ -n "${LIMIT:-}" ]; then
+    AUTOENCODER+=(--limit "$LIMIT")
+    CLASSIFIER+=(--limit "$LIMIT")
 fi
 start=$(date +%s)
 

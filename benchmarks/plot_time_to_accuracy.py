@@ -4,7 +4,7 @@ usage: python benchmarks/plot_time_to_accuracy.py [CSV] [PNG]
 
 Each row of the CSV is one measured run: the recipe, the machine it ran on, the seed, its test
 errors (of 10,000) and its wall minutes end to end (both scripts), left empty where the run did
-not have the machine to itself. The figure shows, for each recipe on each machine, the mean test
+not have the machine to itself. A seed run twice counts once among the seeds, its minutes twice. The figure shows, for each recipe on each machine, the mean test
 errors with their range over seeds against the mean minutes of the runs timed alone, so that the
 recipes read as points on one chart: lower is more accurate, further left is faster. A colour is
 a recipe, a marker shape a machine.
@@ -19,8 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def spread(errors):
     if len(errors) == 1:
-        return f"{errors[0]} errors (1 seed)"
-    return f"{sum(errors) / len(errors):.1f} errors ({min(errors)} to {max(errors)} over {len(errors)} seeds)"
+        return f"{errors[0]:g} errors (1 seed)"
+    return f"{sum(errors) / len(errors):.1f} errors ({min(errors):g} to {max(errors):g} over {len(errors)} seeds)"
 
 
 def timed(minutes, values):
@@ -37,19 +37,22 @@ def main():
     with open(source, newline="") as f:
         for row in csv.DictReader(f):
             minutes = float(row["minutes"]) if row["minutes"].strip() else None
-            runs[(row["recipe"], row["machine"])].append((int(row["test_errors"]), minutes))
+            runs[(row["recipe"], row["machine"])].append((int(row["seed"]), int(row["test_errors"]), minutes))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
-    fig, ax = plt.subplots(figsize=(10, 7), layout="constrained")
+    fig, ax = plt.subplots(figsize=(12, 7.5), layout="constrained")
     markers = "osD^v<>"
     machines = sorted({machine for _, machine in runs})
     recipes = sorted({recipe for recipe, _ in runs})
     colors = plt.get_cmap("tab10").colors
     for (recipe, machine), values in sorted(runs.items()):
-        errors = [e for e, _ in values]
-        minutes = [m for _, m in values if m is not None]
+        by_seed = defaultdict(list)  # a seed run again counts once: the same seed repeats a run exactly
+        for seed, e, _ in values:
+            by_seed[seed].append(e)
+        errors = [sum(e) / len(e) for e in by_seed.values()]
+        minutes = [m for _, _, m in values if m is not None]
         mean_errors, mean_minutes = sum(errors) / len(errors), sum(minutes) / len(minutes)
         ax.errorbar(mean_minutes, mean_errors, yerr=[[mean_errors - min(errors)], [max(errors) - mean_errors]],
                     fmt=markers[machines.index(machine) % len(markers)], capsize=4, markersize=7,

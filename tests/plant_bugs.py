@@ -46,6 +46,13 @@ BUGS = {
     "validation.py predicting with the network alone whatever the JSON records": (
         "benchmarks/validation.py", 'views = args.tta or record["tta"]', "views = args.tta or 1",
         "tests/test_benchmarks.py::test_two_classifiers_are_compared_image_by_image"),
+    "accuracy.sh's recipe still on the previous recipe's dropout": (
+        "benchmarks/accuracy.sh", "CLASSIFIER=(--dropout 0.2 --encoder-dropout 0 --epochs 1",
+        "CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 1",
+        "tests/test_benchmarks.py::test_the_recipe_script_runs_both_scripts_with_its_settings"),
+    "accuracy.sh's LIMIT reaching the autoencoder only": (
+        "benchmarks/accuracy.sh", '    CLASSIFIER+=(--limit "$LIMIT")\n', "",
+        "tests/test_benchmarks.py::test_the_recipe_script_runs_both_scripts_with_its_settings"),
     "no recompile after unfreezing the encoder": (
         "convae/classifier.py", "        compile_classifier(model, learning_rate, decay(epochs))\n",
         "        if stage == 1:\n            compile_classifier(model, learning_rate, decay(epochs))\n",

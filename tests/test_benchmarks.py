@@ -54,3 +54,26 @@ def test_two_classifiers_are_compared_image_by_image(seeded_classifier, tiny_aut
     assert wrong[0] - wrong[1] == only_first - only_second
     assert only_first <= wrong[0] and only_second <= wrong[1]
     assert p == pytest.approx(load_validation().mcnemar_p(only_first, only_second), abs=0.005)
+
+
+def test_the_recipe_script_runs_both_scripts_with_its_settings(tmp_path):
+    # benchmarks/accuracy.sh on the first 1,000 images of the bundled sample instead of the full MNIST:
+    # the recipe's flags must be accepted by both scripts, reach the saved models and print the result line
+    out = tmp_path / "recipe"
+    env = dict(script_env(), MNIST_DIR=os.path.join(REPO, "datasets", "sample"), PYTHON=sys.executable, LIMIT="1000")
+    result = subprocess.run(["bash", os.path.join(REPO, "benchmarks", "accuracy.sh"), str(out)], capture_output=True,
+                            text=True, timeout=600, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"result \(recipe, seed 1\): (\d+) test errors of 1000 \(over 9 views\), test accuracy "
+                         r"[\d.]+%, training accuracy [\d.]+% vs validation [\d.]+% \(gap -?[\d.]+ points, "
+                         r"[\d.]+% over 9 views\), [\d.]+ minutes", last)
+    assert match, last
+    assert int(match.group(1)) < 100  # it learns: over 90% of the sample's test images (96% when written)
+    autoencoder = json.loads((out / "autoencoder.json").read_text())
+    assert autoencoder["settings"]["limit"] == 1000 and autoencoder["hyperparameters"]["epochs"] == 1
+    classifier = json.loads((out / "classifier.json").read_text())
+    hyper = classifier["hyperparameters"]
+    assert (hyper["dropout"], hyper["encoder_dropout"], hyper["fine_tune_epochs"], hyper["batch_size"]) == \
+        (0.2, 0.0, 9, 64)
+    assert (classifier["settings"]["tta"], classifier["settings"]["limit"]) == (9, 1000)
