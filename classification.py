@@ -43,7 +43,8 @@ HYPERPARAMETERS = [
           metavar="R"),
     Param("encoder_dropout", real(0.0, 1.0), 0.0,
           "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out, as in the recipe; the 45-epoch "
-          "recipe of `accuracy.sh --previous` uses 0.25; an encoder saved without dropout has none)", metavar="R", group=cli.TRAINING),
+          "recipe of `accuracy.sh --previous` uses 0.25; an encoder saved without dropout has none)", metavar="R",
+          group=cli.TRAINING),
     Param("patience", integer(0, 10000), 0,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
           "weights (0: off; it cuts a cosine schedule short)", metavar="N", group=cli.TRAINING),

@@ -4,10 +4,11 @@ usage: python benchmarks/plot_time_to_accuracy.py [CSV] [PNG]
 
 Each row of the CSV is one measured run: the recipe, the machine it ran on, the seed, its test
 errors (of 10,000) and its wall minutes end to end (both scripts), left empty where the run did
-not have the machine to itself. A seed run twice counts once among the seeds, its minutes twice. The figure shows, for each recipe on each machine, the mean test
+not have the machine to itself. The figure shows, for each recipe on each machine, the mean test
 errors with their range over seeds against the mean minutes of the runs timed alone, so that the
 recipes read as points on one chart: lower is more accurate, further left is faster. A colour is
-a recipe, a marker shape a machine.
+a recipe, a marker shape a machine. A seed run twice counts once among the seeds (the same seed
+repeats a run exactly), its minutes twice.
 """
 import csv
 import os
