@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, run, script_env
+from convae.records import description_path
 
 SCRIPT = os.path.join(REPO, "benchmarks", "validation.py")
 
@@ -46,7 +47,7 @@ def test_two_classifiers_are_compared_image_by_image(seeded_classifier, tiny_aut
     assert [int(score.group(1)) for score in scores] == [9, 9], lines
     wrong = [int(score.group(2)) for score in scores]
     for path, count in zip(models, wrong):
-        recorded = json.loads(open(path[:-3] + ".json").read())["validation"]["val_accuracy_tta"]
+        recorded = json.loads(open(description_path(path)).read())["validation"]["val_accuracy_tta"]
         assert count == round((1 - recorded) * held_out), (path, count, recorded)
     match = re.fullmatch(r"  against " + re.escape(models[0]) + r": (\d+) wrong only here, (\d+) only there; "
                          r"McNemar p = ([\d.]+)", lines[3])
