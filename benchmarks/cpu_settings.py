@@ -7,7 +7,10 @@ own; the variants take turns, round after round, so that a machine getting busie
 weighs on all of them alike. Each process times `--steps` training steps (batch 64) of the
 recipe's autoencoder and of the recipe's classifier in stage 2, built as the scripts build them,
 on random images. It prints the CPU's model and vector extensions, then the median images per
-second of each variant over the rounds and its ratio to the project's default.
+second of each variant over the rounds and its ratio to the project's default. One more variant
+trains under Keras's mixed_bfloat16 dtype policy (bfloat16 computations, float32 weights), which
+the scripts do not offer: on a CPU with AVX-512 BF16 it measured within the machine's noise of
+float32 (docs/speed.md).
 """
 import argparse
 import json
@@ -28,7 +31,9 @@ VARIANTS = {
     "TensorFlow's default (unset)": {"TF_ENABLE_ONEDNN_OPTS": None},
     "1 inter-op thread (TF_NUM_INTEROP_THREADS=1)": {"TF_NUM_INTEROP_THREADS": "1"},
     "1 intra-op thread (TF_NUM_INTRAOP_THREADS=1)": {"TF_NUM_INTRAOP_THREADS": "1"},
+    "bfloat16 mixed precision (Keras policy)": {},
 }
+POLICIES = {"bfloat16 mixed precision (Keras policy)": "mixed_bfloat16"}  # variant: Keras dtype policy
 RECIPE = {"layers": 5, "kernel": [3] * 5, "filters": [32, 32, 64, 64, 128], "pooling": [2, 4], "dropout": 0.1}
 WORKLOADS = ("autoencoder training", "classifier stage 2")
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
@@ -46,7 +51,7 @@ def cpu():
     return f"{model}, {os.cpu_count()} cores; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS)
 
 
-def child(steps, tensorflow_default):
+def child(steps, tensorflow_default, policy):
     """Time both workloads in this process; print their images per second as JSON."""
     from convae import backend, classifier, training
     from convae.backend import keras, version
@@ -54,7 +59,7 @@ def child(steps, tensorflow_default):
         del backend.CPU_SETTINGS["TF_ENABLE_ONEDNN_OPTS"]
     from convae.encoder import extract_encoder
     from convae.networks import build_autoencoder, build_classifier, compile_autoencoder, compile_classifier
-    keras()
+    keras().mixed_precision.set_global_policy(policy)
     rng = np.random.default_rng(0)
     x = rng.random((steps * 64, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, len(x))
@@ -81,7 +86,7 @@ def child(steps, tensorflow_default):
     print(json.dumps({"rates": rates, "onednn": version().get("onednn")}))
 
 
-def run_variant(settings, steps):
+def run_variant(settings, steps, policy="float32"):
     env = dict(os.environ)
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)  # the project's default, unless the variant sets it
     for variable, value in settings.items():
@@ -89,7 +94,7 @@ def run_variant(settings, steps):
             env.pop(variable, None)
         else:
             env[variable] = value
-    command = [sys.executable, os.path.abspath(__file__), "--child", "--steps", str(steps)]
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--steps", str(steps), "--policy", policy]
     if settings.get("TF_ENABLE_ONEDNN_OPTS", "") is None:  # TensorFlow's own default: the project stays out of it
         command.append("--tensorflow-default")
     done = subprocess.run(command, capture_output=True, text=True, env=dict(env, PYTHONPATH=REPO), check=True)
@@ -102,15 +107,16 @@ def main():
     parser.add_argument("--steps", type=int, default=24, help="timed training steps per workload (default: 24)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tensorflow-default", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--policy", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.steps, args.tensorflow_default)
+        return child(args.steps, args.tensorflow_default, args.policy)
     print(cpu())
     rates = {name: {w: [] for w in WORKLOADS} for name in VARIANTS}
     onednn = {}
     for round_number in range(args.rounds):
         for name, settings in VARIANTS.items():
-            found = run_variant(settings, args.steps)
+            found = run_variant(settings, args.steps, POLICIES.get(name, "float32"))
             onednn[name] = found["onednn"]
             for workload in WORKLOADS:
                 rates[name][workload].append(found["rates"][workload])
