@@ -24,6 +24,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+POLICY = "CPU_SETTINGS_DTYPE_POLICY"  # read by the child only: the Keras dtype policy it trains under
 # name: environment variables set for the child (None: removed, so that TensorFlow's own default applies)
 VARIANTS = {
     "project default (oneDNN on)": {},
@@ -31,9 +32,8 @@ VARIANTS = {
     "TensorFlow's default (unset)": {"TF_ENABLE_ONEDNN_OPTS": None},
     "1 inter-op thread (TF_NUM_INTEROP_THREADS=1)": {"TF_NUM_INTEROP_THREADS": "1"},
     "1 intra-op thread (TF_NUM_INTRAOP_THREADS=1)": {"TF_NUM_INTRAOP_THREADS": "1"},
-    "bfloat16 mixed precision (Keras policy)": {},
+    "bfloat16 mixed precision (Keras policy)": {POLICY: "mixed_bfloat16"},
 }
-POLICIES = {"bfloat16 mixed precision (Keras policy)": "mixed_bfloat16"}  # variant: Keras dtype policy
 RECIPE = {"layers": 5, "kernel": [3] * 5, "filters": [32, 32, 64, 64, 128], "pooling": [2, 4], "dropout": 0.1}
 WORKLOADS = ("autoencoder training", "classifier stage 2")
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
@@ -51,7 +51,7 @@ def cpu():
     return f"{model}, {os.cpu_count()} cores; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS)
 
 
-def child(steps, tensorflow_default, policy):
+def child(steps, tensorflow_default):
     """Time both workloads in this process; print their images per second as JSON."""
     from convae import backend, classifier, training
     from convae.backend import keras, version
@@ -59,7 +59,7 @@ def child(steps, tensorflow_default, policy):
         del backend.CPU_SETTINGS["TF_ENABLE_ONEDNN_OPTS"]
     from convae.encoder import extract_encoder
     from convae.networks import build_autoencoder, build_classifier, compile_autoencoder, compile_classifier
-    keras().mixed_precision.set_global_policy(policy)
+    keras().mixed_precision.set_global_policy(os.environ.get(POLICY, "float32"))
     rng = np.random.default_rng(0)
     x = rng.random((steps * 64, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, len(x))
@@ -86,15 +86,16 @@ def child(steps, tensorflow_default, policy):
     print(json.dumps({"rates": rates, "onednn": version().get("onednn")}))
 
 
-def run_variant(settings, steps, policy="float32"):
+def run_variant(settings, steps):
     env = dict(os.environ)
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)  # the project's default, unless the variant sets it
+    env.pop(POLICY, None)  # float32, unless the variant sets it
     for variable, value in settings.items():
         if value is None:
             env.pop(variable, None)
         else:
             env[variable] = value
-    command = [sys.executable, os.path.abspath(__file__), "--child", "--steps", str(steps), "--policy", policy]
+    command = [sys.executable, os.path.abspath(__file__), "--child", "--steps", str(steps)]
     if settings.get("TF_ENABLE_ONEDNN_OPTS", "") is None:  # TensorFlow's own default: the project stays out of it
         command.append("--tensorflow-default")
     done = subprocess.run(command, capture_output=True, text=True, env=dict(env, PYTHONPATH=REPO), check=True)
@@ -107,16 +108,15 @@ def main():
     parser.add_argument("--steps", type=int, default=24, help="timed training steps per workload (default: 24)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tensorflow-default", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--policy", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.steps, args.tensorflow_default, args.policy)
+        return child(args.steps, args.tensorflow_default)
     print(cpu())
     rates = {name: {w: [] for w in WORKLOADS} for name in VARIANTS}
     onednn = {}
     for round_number in range(args.rounds):
         for name, settings in VARIANTS.items():
-            found = run_variant(settings, args.steps, POLICIES.get(name, "float32"))
+            found = run_variant(settings, args.steps)
             onednn[name] = found["onednn"]
             for workload in WORKLOADS:
                 rates[name][workload].append(found["rates"][workload])
