@@ -32,7 +32,7 @@ else
     CLASSIFIER=(--dropout 0.2 --encoder-dropout 0 --epochs 1 --fine-tune-epochs 9 --batch-size 64
                 --fine-tune-learning-rate 1e-3 --tta 9)
 fi
-if [ -n "${LIMIT:-}" ]; then
+if [ -n "${LIMIT:-}" ]; then  # given last, it replaces the recipe's own --limit 30000 (argparse keeps the last)
     AUTOENCODER+=(--limit "$LIMIT")
     CLASSIFIER+=(--limit "$LIMIT")
 fi
