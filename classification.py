@@ -2,24 +2,18 @@
 
 usage: python classification.py -d TRAIN_IMAGES -dl TRAIN_LABELS -t TEST_IMAGES -tl TEST_LABELS -model AUTOENCODER.h5
 """
-import csv
-import io
-import json
 import os
 import sys
 
 import convae  # noqa: F401  first: where the requirements are missing, it says so in one line
-import numpy as np
 
-from convae import checkpoint, classifier, cli, data, metrics, plots, training
-from convae.backend import seed_everything, set_verbose
+from convae import classifier, cli, data, devices, metrics, plots, runner
+from convae.backend import keras
 from convae.encoder import check_fits, extract_encoder, load_autoencoder
-from convae.files import md5_hex, write_text_atomic
-from convae.networks import VIEWS, averaged_over_shifts, build_classifier
+from convae.files import md5_hex
+from convae.networks import VIEWS, averaged_over_shifts, build_classifier, count_parameters
 from convae.params import Param, choice, differences, integer, integer_choice, real
-from convae.prompts import Prompter
-from convae.records import check_save_path, make_output_dir
-from convae.session import Session
+from convae.runtime import Runtime
 
 
 # Settings: flags only, fixed for the whole run.
@@ -42,8 +36,8 @@ HYPERPARAMETERS = [
     Param("dropout", real(0.0, 1.0), 0.3, "dropout rate after the fully connected layer", "Dropout rate",
           metavar="R"),
     Param("encoder_dropout", real(0.0, 1.0), 0.0,
-          "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out, as in the recipe; the 45-epoch "
-          "recipe of `accuracy.sh --previous` uses 0.25; an encoder saved without dropout has none)", metavar="R",
+          "dropout rate of the encoder's own Dropout layers in stage 2 (0: left out; an encoder saved without "
+          "dropout has none)", metavar="R",
           group=cli.TRAINING),
     Param("patience", integer(0, 10000), 0,
           "early stopping: end a stage after N epochs without a better validation loss and restore its best "
@@ -92,17 +86,22 @@ def parse_args(argv):
 
 
 class Inputs:
-    """The four data files and the autoencoder, each checked against the others as it arrives."""
+    """The four data files and the autoencoder, each checked against the others as it arrives, and
+    the split of the training images that a run's settings ask for."""
 
-    def __init__(self, args, prompter):
-        ask = lambda label, dest, load, flag: cli.ask_file(prompter, label, getattr(args, dest), load, flag)  # noqa
+    def __init__(self, args, prompter, runtime):
+        def ask(label, dest, load, flag):
+            return cli.ask_file(prompter, label, getattr(args, dest), load, flag)
+        self.runtime = runtime
         self.train_images = ask("Training images (idx file)", "train_images", data.load_images, "-d")
         self.train_labels = ask("Training labels (idx file)", "train_labels", self._train_labels, "-dl")
         self.classes = int(self.train_labels.array.max()) + 1
         self.test_images = ask("Test images (idx file)", "test_images", self._test_images, "-t")
         self.test_labels = ask("Test labels (idx file)", "test_labels", self._test_labels, "-tl")
-        self.autoencoder_path, (self.encoder, self.encoder_note) = None, (None, None)
         self.encoder = ask("Autoencoder (.h5 or .keras file)", "model", self._encoder, "-model")
+        print(f"{self.autoencoder_path}: {self.encoder_note}")
+        print(f"{len(self.train_labels.array)} training images ({self.classes} classes), "
+              f"{len(self.test_labels.array)} test images")
 
     def _train_labels(self, path):
         labels = data.load_labels(path)
@@ -121,6 +120,7 @@ class Inputs:
         return labels
 
     def _encoder(self, path):
+        keras(self.runtime.verbose)
         encoder, note = extract_encoder(load_autoencoder(path, self.train_images.array.shape[1:] + (1,)), path)
         check_fits(encoder, self.train_images.array.shape[1:] + (1,), path)
         self.autoencoder_path, self.encoder_note = path, note
@@ -128,197 +128,135 @@ class Inputs:
             self.autoencoder_md5 = md5_hex(f.read())
         return encoder
 
+    def context(self):
+        return {"image_shape": self.train_images.array.shape[1:], "n_images": len(self.train_images.array)}
+
+    def checksums(self):
+        return dict({name: f["md5"] for name, f in self.record().items()}, autoencoder=self.autoencoder_md5)
+
+    def split(self, settings):
+        limit = settings["limit"]
+        pixels, labels = data.to_float(self.train_images.array[:limit]), self.train_labels.array[:limit]
+        train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
+        return data.Split((pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx]))
+
     def record(self):
         files = {"train_images": self.train_images, "train_labels": self.train_labels,
                  "test_images": self.test_images, "test_labels": self.test_labels}
         return {name: {"path": f.path, "md5": f.md5, "count": int(len(f.array))} for name, f in files.items()}
 
 
-def train_experiment(number, hyper, settings, inputs, train, validation, file, resume=None):
-    """Build the classifier on a fresh copy of the encoder and train it in two stages, writing its
-    checkpoint to `file` after every epoch (from the checkpoint `resume`, checkpoint.Resumed, where
-    one is given)."""
-    seed_everything(settings["seed"])
-    encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
+def train(run, number, hyper, progress):
+    """Build the classifier on a fresh copy of the encoder and train it in two stages (its checkpoint
+    in `progress`, runner.Progress); evaluate it on the training and validation images."""
+    train_set, validation = run.data.train, run.data.validation
+    encoder = classifier.fresh_encoder(run.inputs.encoder, hyper["encoder_dropout"])
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
         print(f"Note: this encoder has no Dropout layers for --encoder-dropout {hyper['encoder_dropout']:g} to act on.")
-    model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
+    model = build_classifier(encoder, run.inputs.classes, hyper["fc_units"], hyper["dropout"],
                              augment=(hyper["shift"], hyper["rotation"], hyper["zoom"]),
-                             features=classifier.feature_statistics(encoder, train[0]))
-    print(f"\nExperiment {number}: {training.count_parameters(model):,} parameters, {len(train[0])} training and "
+                             features=classifier.feature_statistics(encoder, train_set[0],
+                                                                    device_count=run.runtime.devices))
+    print(f"\nExperiment {number}: {count_parameters(model):,} parameters, {len(train_set[0])} training and "
           f"{len(validation[0])} validation images")
-    state, arrays = (resume.state, resume.arrays) if resume else (checkpoint.State(), None)
-    clock = training.timer(state.seconds)
-    state, status = classifier.train_two_stages(model, encoder, train, validation, hyper, state, file, arrays, clock,
-                                                seed=settings["seed"])
-    if not status.startswith("stopped"):
-        file.remove()
-    history = state.history
-    if not history.get("loss"):
-        print(f"Experiment {number} discarded: no epoch finished.")
-        return None
+    state, status = classifier.train_two_stages(model, encoder, train_set, validation, hyper, progress.state,
+                                                progress.file, progress.arrays, progress.clock, progress.callbacks,
+                                                seed=run.settings["seed"], runtime=run.runtime)
+    extra = {"stage2_start": state.stage2_start, "optimizers": state.optimizers}
+    if not state.history.get("loss"):
+        return runner.Trained(model, status, extra=extra)
     # Both in inference mode (no dropout, no augmentation), so that they compare; the network alone.
-    fit = metrics.evaluate(train[1], training.predict(model, train[0]))
-    val = metrics.evaluate(validation[1], training.predict(model, validation[0]))
+    fit = metrics.evaluate(train_set[1], devices.predict(model, train_set[0], run.runtime.devices))
+    val = metrics.evaluate(validation[1], devices.predict(model, validation[0], run.runtime.devices))
     figures = {"loss": fit["loss"], "accuracy": fit["accuracy"], "val_loss": val["loss"],
                "val_accuracy": val["accuracy"], "val_precision": val["precision"], "val_recall": val["recall"],
                "val_f1": val["f1"]}
     print(f"Experiment {number}: validation accuracy {val['accuracy']:.4f}, loss {val['loss']:.4f}, "
-          f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, {clock() / 60:.1f} min)")
-    predictor = averaged_over_shifts(model, settings["tta"])
-    if predictor is not model:
-        tta = metrics.evaluate(validation[1], training.predict(predictor, validation[0]))
+          f"macro F1 {val['f1']:.4f}; training accuracy {fit['accuracy']:.4f} ({status}, "
+          f"{progress.clock() / 60:.1f} min)")
+    views = run.settings["tta"]
+    if views > 1:
+        tta = metrics.evaluate(validation[1], devices.predict(averaged_over_shifts(model, views), validation[0],
+                                                              run.runtime.devices))
         figures["val_accuracy_tta"] = tta["accuracy"]
-        print(f"  averaged over {settings['tta']} shifted views (--tta): validation accuracy {tta['accuracy']:.4f}, "
+        print(f"  averaged over {views} shifted views (--tta): validation accuracy {tta['accuracy']:.4f}, "
               f"{tta['errors']} wrong against {val['errors']}")
-    return training.Experiment(number, dict(hyper), model, history, clock(), status, figures,
-                               extra={"stage2_start": state.stage2_start, "optimizers": state.optimizers})
+    return runner.Trained(model, status, figures, extra)
 
 
-def experiment_figures(session, experiment):
+def experiment_figures(run, experiment):
     n = experiment.number
     changed = differences(HYPERPARAMETERS, experiment.hyper)
     title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
-    return [plots.history(experiment.history, session.path(f"experiment-{n}-curves.png"), title,
-                          ["loss", "accuracy"], experiment.extra.get("stage2_start"))]
+    return [plots.history(experiment.history, run.session.path(f"experiment-{n}-curves.png"), title,
+                          ["loss", "accuracy"], experiment.extra.get("stage2_start"), show=run.runtime.show)]
 
 
-def summary_figures(session):
+def summary_figures(run):
+    session = run.session
     n = session.experiments[-1].number
     return [plots.against_hyperparameters(session.rows(), [p.name for p in HYPERPARAMETERS], ["loss", "accuracy"],
-                                          session.path(f"after-experiment-{n}-vs-hyperparameters.png"))]
+                                          session.path(f"after-experiment-{n}-vs-hyperparameters.png"),
+                                          show=run.runtime.show)]
 
 
-def classify_test_set(session, experiment, inputs, settings):
-    """Report the test set's figures for one experiment's model and write its files."""
-    x = data.to_float(inputs.test_images.array)
-    y = inputs.test_labels.array
-    probabilities = training.predict(averaged_over_shifts(experiment.model, settings["tta"]), x)
-    report = metrics.evaluate(y, probabilities)
-    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-    folder = session.path(f"test-experiment-{experiment.number}")
-    os.makedirs(folder, exist_ok=True)
-    views = f" (averaged over {settings['tta']} shifted views)" if settings["tta"] > 1 else ""
-    print(f"\nTest set, experiment {experiment.number} ({len(y)} images): accuracy {report['accuracy']:.4f}, "
-          f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect{views}")
-    print(_sklearn_report(y, predicted, inputs.classes))
-    print("Confusion matrix (rows: true class, columns: predicted):")
-    print(np.array2string(np.array(report["confusion_matrix"]), max_line_width=200))
-    report.update(experiment=experiment.number, hyperparameters=experiment.hyper, settings=settings,
-                  autoencoder=inputs.autoencoder_path, data=inputs.record())
-    written = [os.path.join(folder, "test_report.json"), os.path.join(folder, "predictions.csv")]
-    write_text_atomic(written[0], json.dumps(report, indent=2) + "\n")
-    write_text_atomic(written[1], _predictions_csv(y, predicted, confidence))
-    right, wrong = np.flatnonzero(predicted == y), np.flatnonzero(predicted != y)
-    titles = lambda idx: [f"{predicted[i]} (true {y[i]})" for i in idx]  # noqa: E731
-    written += [
-        plots.image_grid(x[right[:30]], titles(right[:30]), os.path.join(folder, "correct.png"),
-                         f"Correctly classified: {len(right)} of {len(y)} (predicted, true)"),
-        plots.image_grid(x[wrong[:30]], titles(wrong[:30]), os.path.join(folder, "misclassified.png"),
-                         f"Misclassified: {len(wrong)} of {len(y)} (predicted, true)"),
-        plots.confusion(report["confusion_matrix"], os.path.join(folder, "confusion_matrix.png"),
-                        f"Experiment {experiment.number}: test confusion matrix"),
-        plots.embedding(_feature_map(experiment.model, x), y, os.path.join(folder, "encoder_features_pca.png"),
-                        "Encoder features of the test images (PCA), by true class"),
-    ]
+def report(run, experiment):
+    """Classify the test set with an experiment's model; its report and figures go to test-experiment-<n>/."""
+    inputs = run.inputs
+    about = {"experiment": experiment.number, "hyperparameters": experiment.hyper, "settings": run.settings,
+             "autoencoder": inputs.autoencoder_path, "data": inputs.record()}
+    result, written = classifier.classify_test_set(
+        experiment.model, experiment.number, data.to_float(inputs.test_images.array), inputs.test_labels.array,
+        inputs.classes, run.settings["tta"], run.session.path(f"test-experiment-{experiment.number}"), about,
+        run.runtime)
     for path in written:
         print(f"  wrote {path}")
-    experiment.extra["test"] = {k: report[k] for k in ("accuracy", "loss", "errors")}
-    return report
+    experiment.extra["test"] = {k: result[k] for k in ("accuracy", "loss", "errors")}
+    return result
 
 
-def _sklearn_report(y, predicted, classes):
-    from sklearn.metrics import classification_report
-    return classification_report(y, predicted, labels=list(range(classes)), digits=4, zero_division=0)
+def describe(run, experiment):
+    """The JSON description of an experiment's saved model."""
+    inputs = run.inputs
+    split = {"train": data.class_counts(run.data.train[1], inputs.classes),
+             "validation": data.class_counts(run.data.validation[1], inputs.classes)}
+    return {"model": "classifier on the encoder of an autoencoder", "experiment": experiment.number,
+            "hyperparameters": experiment.hyper, "settings": run.settings, "status": experiment.status,
+            "validation": experiment.metrics, "test": experiment.extra.get("test"),
+            "history": experiment.history, "stage2_first_epoch": experiment.extra.get("stage2_start"),
+            "optimizers": experiment.extra.get("optimizers"), "split": split,
+            "parameters": experiment.parameters, "classes": inputs.classes,
+            "autoencoder": inputs.autoencoder_path, "encoder": inputs.encoder_note,
+            "input_shape": list(experiment.model.input_shape[1:]), "data": inputs.record(),
+            "seed": run.settings["seed"]}
 
 
-def _predictions_csv(y, predicted, confidence):
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["index", "true", "predicted", "confidence"])
-    for i, (t, p, c) in enumerate(zip(y, predicted, confidence)):
-        writer.writerow([i, int(t), int(p), f"{c:.6f}"])
-    return out.getvalue()
-
-
-def _feature_map(model, x):
-    """The encoder's output for `x`, projected on its first two principal components."""
-    from sklearn.decomposition import PCA
-    from convae.backend import keras
-    features = training.predict(keras().Model(model.input, model.get_layer("flatten").output), x)
-    return PCA(n_components=2, random_state=0).fit_transform(features)
-
-
-def describe(inputs, settings, split):
-    """A function giving the JSON description of an experiment's saved model; `split` holds the
-    training and validation images per class."""
-    def description(experiment):
-        return {"model": "classifier on the encoder of an autoencoder", "experiment": experiment.number,
-                "hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,
-                "validation": experiment.metrics, "test": experiment.extra.get("test"),
-                "history": experiment.history, "stage2_first_epoch": experiment.extra.get("stage2_start"),
-                "optimizers": experiment.extra.get("optimizers"), "split": split,
-                "parameters": experiment.parameters, "classes": inputs.classes,
-                "autoencoder": inputs.autoencoder_path, "encoder": inputs.encoder_note,
-                "input_shape": list(experiment.model.input_shape[1:]), "data": inputs.record(),
-                "seed": settings["seed"]}
-    return description
+SCRIPT = runner.Script("classification.py", "classification", SETTINGS, HYPERPARAMETERS, COLUMNS, "val_accuracy",
+                       True, train=train, figures=experiment_figures, summary_figures=summary_figures,
+                       describe=describe, report=report)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    set_verbose(args.verbose)
-    plots.configure(show=not args.no_show)
-    count = training.configure(args.steps_per_dispatch, args.distribute)
-    if args.distribute:
-        print(f"--distribute: training on {count} device{'s' if count > 1 else ''}, each batch split between them")
-    prompter = Prompter(enabled=not args.no_input)
-    if args.save:
-        check_save_path(args.save)  # before the files, the backend and hours of training
-    inputs = Inputs(args, prompter)
-    print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
-    context = {"image_shape": inputs.train_images.array.shape[1:], "n_images": len(inputs.train_images.array)}
-    settings = cli.resolve(SETTINGS, vars(args), prompter, context)
-    limit = settings["limit"]
-    pixels, labels = data.to_float(inputs.train_images.array[:limit]), inputs.train_labels.array[:limit]
-    train_idx, val_idx = data.split_indices(len(labels), settings["val_split"], settings["seed"], labels)
-    train, validation = (pixels[train_idx], labels[train_idx]), (pixels[val_idx], labels[val_idx])
-    del pixels
-    context["n_train"] = len(train_idx)
-    identity = {"script": "classification.py", "data": dict({k: v["md5"] for k, v in inputs.record().items()},
-                                                           autoencoder=inputs.autoencoder_md5), "settings": settings}
-    hyper, resumed = cli.resume_point(args, HYPERPARAMETERS, dict(context, **settings), identity)
-    session = Session(prompter, make_output_dir(args.output_dir, "classification"), COLUMNS, "val_accuracy", True,
-                      summary_figures, first_number=resumed.experiment if resumed else 1, params=HYPERPARAMETERS)
-    print(f"{len(labels)} training images ({inputs.classes} classes), {len(inputs.test_labels.array)} test images; "
-          f"outputs go to {session.output_dir}")
     save_path = args.save or os.path.join("models", "classifier.h5")
-    split = {"train": data.class_counts(train[1], inputs.classes),
-             "validation": data.class_counts(validation[1], inputs.classes)}
-    description = describe(inputs, settings, split)
+    runtime = Runtime.from_flags(args)
+    run = runner.start(SCRIPT, Inputs, args, runtime)
+    if args.no_input:
+        run.unattended(args.save)
+        return 0
     while True:
-        if not resumed:
-            hyper = cli.resolve(HYPERPARAMETERS, vars(args), prompter, dict(context, **settings), previous=hyper)
-        number = session.next_number()
-        file = checkpoint.File(session.output_dir, dict(identity, hyperparameters=hyper), number)
-        experiment = train_experiment(number, hyper, settings, inputs, train, validation, file, resumed)
-        resumed = None
-        if experiment:
-            session.add(experiment, experiment_figures(session, experiment))
-        if args.no_input:
-            return session.finish(args.save, description,
-                                  report=lambda last: classify_test_set(session, last, inputs, settings))
-        while (choice := session.choose(MENU)) != "repeat":
-            if choice == "plots":
-                session.summary()
-            elif choice == "classify":
-                print("\n" + session.table())
-                chosen = session.pick("Experiment whose model classifies the test set (default: best validation "
-                                      "accuracy)", session.best() or session.experiments[-1])
-                classify_test_set(session, chosen, inputs, settings)
+        run.experiment(run.ask())
+        while (choice := run.session.choose(MENU)) != "repeat":
+            best = run.session.best() or run.session.experiments[-1]  # the default: best validation accuracy
+            if choice == "classify":
+                print("\n" + run.session.table())
+                run.report(run.session.pick("Experiment whose model classifies the test set (default: best "
+                                            "validation accuracy)", best))
+            elif choice == "plots":
+                run.summary()
             elif choice == "save":
-                session.save_chosen(session.best() or session.experiments[-1], save_path, description)
-            elif choice == "exit" and session.confirm_exit():
+                run.save(run.session.pick("Experiment to save", best), save_path)
+            elif choice == "exit" and run.session.confirm_exit():
                 return 0
 
 

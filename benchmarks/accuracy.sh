@@ -3,16 +3,21 @@
 # classifier on its encoder; prints the test errors, the accuracy, the train/validation gap and the
 # minutes taken.
 #
-# usage: bash benchmarks/accuracy.sh [--previous] [OUTPUT_DIR]
+# usage: bash benchmarks/accuracy.sh [--previous | --defaults] [OUTPUT_DIR]
 #   --previous: the recipe before 2026-11-30 (3 + 2 + 45 epochs, no test-time augmentation), for comparison
+#   --defaults: every default (what pressing Enter at every question gives)
 #   MNIST_DIR (default datasets/mnist, where `python datasets/download.py` puts it)
 #   PYTHON    (default: .venv/bin/python where it exists, else python3)
 #   SEED      (default 1)
 #   LIMIT     (default: all) both scripts use only the first LIMIT training images: a quick trial
+#   AE_FLAGS, CL_FLAGS  more flags for each script, given last (a candidate against the recipe it changes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECIPE=recipe
-if [ "${1:-}" = "--previous" ]; then RECIPE=previous; shift; fi
+case "${1:-}" in
+    --previous) RECIPE=previous; shift ;;
+    --defaults) RECIPE=defaults; shift ;;
+esac
 MNIST=${MNIST_DIR:-datasets/mnist}
 [ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist  # a test machine's copy
 [ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
@@ -23,7 +28,9 @@ mkdir -p "$OUT"
 
 NETWORK=(--layers 5 --filters 32,32,64,64,128 --pooling 2,4 --kernel 3 --dropout 0.1)
 HEAD=(--fc-units 128 --learning-rate 1e-3 --schedule cosine --shift 0.1 --rotation 10 --zoom 0.1 --patience 0)
-if [ "$RECIPE" = previous ]; then
+if [ "$RECIPE" = defaults ]; then
+    NETWORK=() HEAD=() AUTOENCODER=() CLASSIFIER=()
+elif [ "$RECIPE" = previous ]; then
     AUTOENCODER=(--epochs 3 --batch-size 64)
     CLASSIFIER=(--dropout 0.3 --encoder-dropout 0.25 --epochs 2 --fine-tune-epochs 45 --batch-size 64
                 --fine-tune-learning-rate 1e-3 --tta 1)
@@ -36,6 +43,10 @@ if [ -n "${LIMIT:-}" ]; then  # given last, it replaces the recipe's own --limit
     AUTOENCODER+=(--limit "$LIMIT")
     CLASSIFIER+=(--limit "$LIMIT")
 fi
+read -r -a AE_MORE <<< "${AE_FLAGS:-}"
+read -r -a CL_MORE <<< "${CL_FLAGS:-}"
+AUTOENCODER+=("${AE_MORE[@]}")
+CLASSIFIER+=("${CL_MORE[@]}")
 start=$(date +%s)
 
 "$PYTHON" autoencoder.py -d "$MNIST/train-images-idx3-ubyte.gz" --no-input --seed "$SEED" "${NETWORK[@]}" \

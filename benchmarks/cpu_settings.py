@@ -53,7 +53,7 @@ def cpu():
 
 def child(steps, tensorflow_default):
     """Time both workloads in this process; print their images per second as JSON."""
-    from convae import backend, classifier, training
+    from convae import backend, batching, classifier
     from convae.backend import keras, version
     if tensorflow_default:
         del backend.CPU_SETTINGS["TF_ENABLE_ONEDNN_OPTS"]
@@ -79,9 +79,9 @@ def child(steps, tensorflow_default):
 
     rates = {}
     for name, model, target in ((WORKLOADS[0], autoencoder(), x), (WORKLOADS[1], stage_2(), y)):
-        model.fit(training.training_batches(x[:128], target[:128], 64, 0, 0, 1), steps_per_epoch=2, verbose=0)
+        model.fit(batching.training_batches(x[:128], target[:128], 64, 0, 0, 1), steps_per_epoch=2, verbose=0)
         start = time.perf_counter()
-        model.fit(training.training_batches(x, target, 64, 0, 0, 1), steps_per_epoch=steps, verbose=0)
+        model.fit(batching.training_batches(x, target, 64, 0, 0, 1), steps_per_epoch=steps, verbose=0)
         rates[name] = len(x) / (time.perf_counter() - start)
     print(json.dumps({"rates": rates, "onednn": version().get("onednn")}))
 

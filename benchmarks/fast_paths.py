@@ -23,7 +23,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from convae import classifier, layers, training  # noqa: E402
+from convae import batching, classifier, layers  # noqa: E402
 from convae.backend import keras  # noqa: E402
 from convae.encoder import extract_encoder  # noqa: E402
 from convae.networks import build_autoencoder, build_classifier, compile_autoencoder, compile_classifier  # noqa: E402
@@ -71,7 +71,7 @@ def main():
     workloads = {"recipe autoencoder": (lambda: autoencoder(RECIPE), x),
                  "default autoencoder": (lambda: autoencoder(DEFAULT), x),
                  "recipe classifier, stage 2": (lambda: stage_2(RECIPE), y)}
-    batches = lambda target, n: training.training_batches(x[:n * 64], target[:n * 64], 64, 0, 0, 1)  # noqa: E731
+    batches = lambda target, n: batching.training_batches(x[:n * 64], target[:n * 64], 64, 0, 0, 1)  # noqa: E731
     print(f"images per second, medians of {args.reps} alternating repetitions of {args.steps} steps at batch 64")
     print(f"{'workload':28s}" + "".join(f"  {name:>28s}" for name in VARIANTS))
     for title, (build, target) in workloads.items():

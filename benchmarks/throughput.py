@@ -28,7 +28,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from convae import classifier, training  # noqa: E402
+from convae import batching, classifier  # noqa: E402
 from convae.backend import keras  # noqa: E402
 from benchmarks.common import mnist_dir  # noqa: E402
 from convae.encoder import extract_encoder  # noqa: E402
@@ -132,7 +132,7 @@ def matmul_peak(seconds):
 def time_training(models, x, y, batch_size, reps):
     """images/s of model.fit over (x, y), alternating the models, medians over `reps`."""
     steps = -(-len(x) // batch_size)
-    data = lambda: training.training_batches(x, y, batch_size, 0, 0, 1)  # noqa: E731
+    data = lambda: batching.training_batches(x, y, batch_size, 0, 0, 1)  # noqa: E731
     for model in models.values():
         model.fit(data(), steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
     rates = {name: [] for name in models}

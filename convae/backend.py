@@ -9,36 +9,27 @@ import os
 import sys
 import warnings
 
-_verbose = False
-
-
-def set_verbose(verbose):
-    """Let the backend's own log messages and warnings through (--verbose)."""
-    global _verbose
-    _verbose = verbose
-
-
 def name():
     """The Keras backend these programs run on: KERAS_BACKEND, TensorFlow where it is not set."""
     return os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 
 # Read by TensorFlow when it starts; a user's own setting wins. oneDNN's kernels are what make
-# convolutions fast on a CPU, and TensorFlow 2.21 leaves them off by default on some CPUs (a 2-core
-# AMD EPYC with AVX2: the autoencoder trained 1.45x faster with them on); docs/speed.md.
+# convolutions fast on a CPU, and TensorFlow 2.21 leaves them off by default on some CPUs (docs/speed.md).
 CPU_SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
-def keras():
-    """Return the keras module, importing the backend first with its start-up noise silenced."""
+def keras(verbose=False):
+    """Return the keras module. The first call imports the backend, with its start-up noise and
+    warnings silenced unless `verbose` (--verbose); later calls return the module."""
     if "keras" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("KERAS_BACKEND", name())
     for variable, value in CPU_SETTINGS.items():
         os.environ.setdefault(variable, value)
-    if not _verbose:
+    if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with contextlib.nullcontext() if _verbose else _stderr_silenced():
+    with contextlib.nullcontext() if verbose else _stderr_silenced():
         if name() == "tensorflow":
             import tensorflow as tf
             tf.config.list_physical_devices()  # device discovery logs its own messages: do it now
@@ -47,7 +38,7 @@ def keras():
     if name() != "tensorflow" and "tensorflow" not in sys.modules:
         from convae import internals
         internals.hide_tensorflow_from_keras()
-    if not _verbose:
+    if not verbose:
         logging.getLogger("absl").setLevel(logging.ERROR)
         if "tensorflow" in sys.modules:
             sys.modules["tensorflow"].get_logger().setLevel(logging.ERROR)

@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 
 from convae.backend import keras
-from convae.errors import UserError
+from convae.errors import UserError, first_line
 from convae.files import atomic_path
 
 FILE = "checkpoint.npz"
@@ -82,8 +82,7 @@ def read(path):
             record = json.loads(data[_RECORD].tobytes().decode("utf-8"))
             arrays = {name: data[name] for name in data.files if name != _RECORD}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                        "remove it to start afresh") from None
+        raise UserError(f"{path}: damaged checkpoint ({first_line(e)}); remove it to start afresh") from None
     if record.get("format") != FORMAT:
         raise UserError(f"{path}: a checkpoint of another format ({record.get('format')}), expected {FORMAT}")
     return record, arrays
@@ -103,11 +102,11 @@ def _difference(theirs, ours):
     if isinstance(theirs, dict) and isinstance(ours, dict):
         for key in sorted(set(theirs) | set(ours)):
             if theirs.get(key) != ours.get(key):
-                return f"{key}: {_short(theirs.get(key))} there, {_short(ours.get(key))} here"
-    return f"{_short(theirs)} there, {_short(ours)} here"
+                return f"{key}: {_abbreviated(theirs.get(key))} there, {_abbreviated(ours.get(key))} here"
+    return f"{_abbreviated(theirs)} there, {_abbreviated(ours)} here"
 
 
-def _short(value):
+def _abbreviated(value):
     text = json.dumps(value)
     return text if len(text) < 60 else text[:57] + "..."
 
@@ -203,7 +202,7 @@ def checkpointer(state, file=None, clock=None, stopper=None, arrays=None):
     When the fit begins, where `arrays` (a checkpoint's variables) are given, it restores the model,
     its optimizer and the early-stopping state from them. After every finished epoch it adds the
     epoch's logs to `state.history`, advances `state.epoch`, takes the seconds from `clock()` and the
-    state of `stopper` (Keras's EarlyStopping), and writes it all to `file` (none: the state alone
+    state of `stopper` (training.early_stopping), and writes it all to `file` (none: the state alone
     is kept). Put it after the other callbacks, so that it sees their verdict on each epoch.
     """
     class Checkpointer(keras().callbacks.Callback):
@@ -213,10 +212,9 @@ def checkpointer(state, file=None, clock=None, stopper=None, arrays=None):
                 return
             restore(self.model, arrays, file.path if file else "the checkpoint")
             if stopper is not None and state.early_stopping is not None:
-                kept = state.early_stopping
-                stopper.wait, stopper.best, stopper.best_epoch = kept["wait"], kept["best"], kept["best_epoch"]
                 names = _weight_names(self.model)
-                stopper.best_weights = [arrays[f"best/{n}"] for n in names] if f"best/{names[0]}" in arrays else None
+                best = [arrays[f"best/{n}"] for n in names] if f"best/{names[0]}" in arrays else None
+                stopper.restore(state.early_stopping, best)
             arrays = None
 
         def on_epoch_end(self, epoch, logs=None):
@@ -227,8 +225,7 @@ def checkpointer(state, file=None, clock=None, stopper=None, arrays=None):
                 state.seconds = clock()
             best = {}
             if stopper is not None:
-                state.early_stopping = {"wait": stopper.wait, "best_epoch": stopper.best_epoch,
-                                        "best": None if stopper.best is None else float(stopper.best)}
+                state.early_stopping = stopper.state()
                 best = _best_weights(self.model, stopper.best_weights)
             if file is not None:
                 file.write(state, {**{name: np.asarray(v.numpy()) for name, v in variables_of(self.model).items()},

@@ -1,10 +1,15 @@
-"""The classifier's two training stages: the head alone, then the whole network."""
+"""The classifier's two training stages (the head alone, then the whole network), and its test-set report."""
+import json
+import os
+
 import numpy as np
 
-from convae import training
+from convae import batching, devices, metrics, plots, records, training
 from convae.backend import keras
 from convae.checkpoint import State, checkpointer, model_variables
-from convae.networks import compile_classifier
+from convae.files import write_text_atomic
+from convae.networks import all_layers, averaged_over_shifts, compile_classifier
+from convae.runtime import Runtime
 
 
 def fresh_encoder(encoder, dropout=0.0):
@@ -30,12 +35,12 @@ def fresh_encoder(encoder, dropout=0.0):
     return copy
 
 
-def feature_statistics(encoder, images, chunk=4096):
+def feature_statistics(encoder, images, chunk=4096, device_count=1):
     """The mean and variance of each of the encoder's outputs over `images`, in inference mode
     (a chunk at a time, so that the features of the whole data set are never held at once)."""
     total = squares = 0.0
     for start in range(0, len(images), chunk):
-        features = training.predict(encoder, images[start:start + chunk])
+        features = devices.predict(encoder, images[start:start + chunk], device_count)
         features = features.reshape(len(features), -1).astype(np.float64)
         total, squares = total + features.sum(axis=0), squares + (features ** 2).sum(axis=0)
     mean = total / len(images)
@@ -47,7 +52,7 @@ def feature_statistics(encoder, images, chunk=4096):
 
 def dropout_layers(encoder):
     """The encoder's Dropout layers, nested models included."""
-    return [layer for layer in _all_layers(encoder) if isinstance(layer, keras().layers.Dropout)]
+    return [layer for layer in all_layers(encoder) if isinstance(layer, keras().layers.Dropout)]
 
 
 def freeze_encoder(encoder):
@@ -66,29 +71,15 @@ def unfreeze_encoder(encoder, batch_norm="frozen", dropout=0.0):
     statistics updated. The encoder's Dropout layers (if any) come on at rate `dropout`.
     """
     encoder.trainable = True
-    for layer in _all_layers(encoder):
+    for layer in all_layers(encoder):
         if isinstance(layer, keras().layers.BatchNormalization):
             layer.trainable = batch_norm == "trained"
     for layer in dropout_layers(encoder):
         layer.rate = dropout
 
 
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-
-
-def _early_stopping(patience):
-    """Keras's EarlyStopping on the validation loss, best weights restored (None where patience is 0)."""
-    if not patience:
-        return None
-    return keras().callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=1)
-
-
 def train_two_stages(model, encoder, train, validation, hyper, state=None, file=None, arrays=None, clock=None,
-                     callbacks=(), seed=0):
+                     callbacks=(), seed=0, runtime=None):
     """Train the head with the encoder frozen, then everything; return (state, status).
 
     `state` (checkpoint.State) says where the experiment stands: a fresh one starts at stage 1; one
@@ -98,24 +89,24 @@ def train_two_stages(model, encoder, train, validation, hyper, state=None, file=
     """
     x, y = train
     state = state or State()
-    steps = training.steps_per_epoch(len(x), hyper["batch_size"])
-    decay = (lambda epochs: epochs * steps) if hyper["schedule"] == "cosine" else (lambda epochs: None)  # noqa: E731
+    runtime = runtime or Runtime()
+    steps = batching.steps_per_epoch(len(x), hyper["batch_size"], runtime.devices)
 
     def run_stage(stage, epochs, learning_rate):
         nonlocal arrays
-        compile_classifier(model, learning_rate, decay(epochs))
-        state.optimizers[f"stage {stage}"] = training.describe_optimizer(model.optimizer)
+        compile_classifier(model, learning_rate, epochs * steps if hyper["schedule"] == "cosine" else None)
+        state.optimizers[f"stage {stage}"] = records.describe_optimizer(model.optimizer)
         resuming = arrays is not None and state.stage == stage
         first = state.epoch if resuming else 0
         state.stage, state.epoch = stage, first
         if not first:
             state.early_stopping = None
-        stopper = _early_stopping(hyper.get("patience", 0))
+        stopper = training.early_stopping(hyper.get("patience", 0))
         keeper = checkpointer(state, file, clock, stopper, arrays if resuming else None)
         arrays = None
         print(f"Stage {stage}: {('the fully connected head only', 'the whole network')[stage - 1]}, "
               f"{_epochs(epochs)}" + (f", from epoch {first + 1}" if first else ""))
-        interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], keeper,
+        interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], keeper, runtime,
                                    ([stopper] if stopper else []) + list(callbacks), seed + stage - 1, first)
         return interrupted, state.epoch
 
@@ -140,3 +131,27 @@ def train_two_stages(model, encoder, train, validation, hyper, state=None, file=
 
 def _epochs(n):
     return f"{n} epoch" + ("" if n == 1 else "s")
+
+
+def classify_test_set(model, number, images, labels, classes, views, folder, about, runtime=None):
+    """Classify the test set with `model` averaged over `views` shifted copies of each image (--tta);
+    print the figures and write the report (with `about`, what made the model), the predictions and
+    the figures into `folder`. Returns (the report, the paths written)."""
+    runtime = runtime or Runtime()
+    probabilities = devices.predict(averaged_over_shifts(model, views), images, runtime.devices)
+    report = metrics.evaluate(labels, probabilities)
+    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    over = f" (averaged over {views} shifted views)" if views > 1 else ""
+    print(f"\nTest set, experiment {number} ({len(labels)} images): accuracy {report['accuracy']:.4f}, "
+          f"loss {report['loss']:.4f}, {report['correct']} correct, {report['errors']} incorrect{over}")
+    print(metrics.text_report(labels, predicted, classes))
+    print("Confusion matrix (rows: true class, columns: predicted):")
+    print(np.array2string(np.array(report["confusion_matrix"]), max_line_width=200))
+    os.makedirs(folder, exist_ok=True)
+    written = [os.path.join(folder, "test_report.json"), os.path.join(folder, "predictions.csv")]
+    write_text_atomic(written[0], json.dumps(dict(report, **about), indent=2) + "\n")
+    records.write_predictions(written[1], labels, predicted, confidence)
+    features = devices.predict(keras().Model(model.input, model.get_layer("flatten").output), images, runtime.devices)
+    written += plots.test_set(folder, images, labels, predicted, report["confusion_matrix"],
+                              metrics.principal_components(features), number, runtime.show)
+    return report, written

@@ -76,6 +76,8 @@ def make_parser(prog, description, paths, params, options=()):
     run = groups[RUN]
     for flag, metavar, help_text in options:
         add(run, flag, metavar=metavar, help=help_text)
+    add(run, "--overwrite", action="store_true",
+        help="with --no-input, let --save replace an existing file (asked at the prompt otherwise)")
     add(run, "--resume", action="store_true",
         help="continue the experiment that a killed run of the same command left in --output-dir, from its last "
              "finished epoch (a checkpoint is written there after every epoch)")
@@ -83,6 +85,9 @@ def make_parser(prog, description, paths, params, options=()):
         help="training steps run by one compiled call (default: 32 under JAX on a GPU, else 1; see docs/speed.md)")
     add(run, "--distribute", action="store_true",
         help="train on every device of the machine, each batch split between them (JAX only)")
+    add(run, "--tensorboard", action="store_true",
+        help="write each experiment's per-epoch figures for TensorBoard into --output-dir's tensorboard/ "
+             "(tensorboard --logdir DIR/tensorboard)")
     add(run, "--no-input", action="store_true",
         help="never prompt: missing paths are an error, missing values take their defaults")
     add(run, "--no-show", action="store_true",
@@ -98,6 +103,14 @@ def parse_args(parser, argv):
     if args.resume and not args.output_dir:
         parser.error("--resume needs the --output-dir of the run it continues")
     return args
+
+
+def check_save_flag(args):
+    """--save's path, checked before the files are read, the backend imported and hours spent
+    training: writable, and under --no-input not another file unless --overwrite."""
+    from convae.records import check_save_path
+    if args.save:
+        check_save_path(args.save, overwrite=args.overwrite or not args.no_input)
 
 
 def _argparse_type(param):

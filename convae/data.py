@@ -8,6 +8,13 @@ from convae.params import Param, integer, real
 
 
 @dataclasses.dataclass
+class Split:
+    """The (images, targets) a run trains on and those it validates on."""
+    train: tuple
+    validation: tuple
+
+
+@dataclasses.dataclass
 class IdxData:
     path: str
     array: np.ndarray
@@ -42,8 +49,8 @@ def check_pair(images, labels):
 def check_same_size(train, test):
     """Test images must have the training images' size."""
     if train.array.shape[1:] != test.array.shape[1:]:
-        raise ValueError(f"{test.path}: images of {_size(test.array)}, but the training images are "
-                         f"{_size(train.array)}; expected the same size")
+        raise ValueError(f"{test.path}: images of {shape_text(test.array.shape[1:])}, but the training images "
+                         f"are {shape_text(train.array.shape[1:])}; expected the same size")
 
 
 def check_classes(labels, classes):
@@ -54,8 +61,9 @@ def check_classes(labels, classes):
                          f"is outside the {classes} classes of the training labels (0 to {classes - 1})")
 
 
-def _size(array):
-    return "x".join(str(n) for n in array.shape[1:])
+def shape_text(shape):
+    """A shape as the messages write it: 28x28x1."""
+    return "x".join("?" if n is None else str(n) for n in shape)
 
 
 def to_float(images):

@@ -4,62 +4,48 @@ DataParallel copies the weights to every device and splits each batch between th
 a batch that the number of devices does not divide. These programs meet such batches everywhere
 (a batch size of 63, the last batch of the 5,999 validation images, the ten reconstructions shown),
 so here:
-- a training step takes the batch less its remainder over the devices (63 images on 2 devices: 62);
+- a training step takes the batch less its remainder over the devices (batching.step_batch);
 - prediction pads the images to a multiple of the devices and leaves the padding's outputs out;
 - validation is computed from those predictions with the compiled loss, rather than by Keras's
   evaluate (whose batches would need the same padding, counted in its means).
-So evaluation and prediction give the numbers one device gives.
+So evaluation and prediction give the numbers one device gives. The number of devices travels in
+the run's Runtime (convae.runtime).
 """
 import numpy as np
 
 from convae.backend import keras
 from convae.errors import UserError
 
-_count = 1  # devices that training runs on
 
-
-def distribute():
+def distribute(verbose=False):
     """Replicate the models on every visible device from now on; return how many there are."""
-    global _count
-    k = keras()
+    k = keras(verbose)
     if k.backend.backend() != "jax":
         raise UserError("--distribute runs under JAX only: set KERAS_BACKEND=jax (docs/speed.md says what "
                         "TensorFlow would need)")
     devices = k.distribution.list_devices()
     k.distribution.set_distribution(k.distribution.DataParallel(devices=devices))
-    _count = len(devices)
-    return _count
+    return len(devices)
 
 
-def count():
-    return _count
-
-
-def per_step(batch_size):
-    """The images one training step takes: the batch less its remainder over the devices."""
-    if batch_size < _count:
-        raise UserError(f"--batch-size {batch_size} is smaller than the {_count} devices it is split between")
-    return batch_size - batch_size % _count
-
-
-def predict(model, x, batch_size=256):
-    """model.predict on any number of images, on any number of devices."""
-    if _count == 1:
+def predict(model, x, devices=1, batch_size=256):
+    """model.predict, quietly, on any number of images, on `devices` devices."""
+    if devices == 1:
         return model.predict(x, batch_size=batch_size, verbose=0)
-    batch = -(-batch_size // _count) * _count
-    padding = (-len(x)) % _count
+    batch = -(-batch_size // devices) * devices
+    padding = (-len(x)) % devices
     padded = np.concatenate([x, np.zeros((padding, *x.shape[1:]), x.dtype)]) if padding else x
     return model.predict(padded, batch_size=batch, verbose=0)[:len(x)]
 
 
-def validation(x, y, batch_size):
+def validation(x, y, batch_size, devices):
     """A callback that adds val_loss (and val_accuracy, where training reports accuracy) to each
     epoch's logs, from `predict` and the compiled loss. Put it before any callback that reads them."""
     k = keras()
 
     class Validation(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            predicted = predict(self.model, x, batch_size)
+            predicted = predict(self.model, x, devices, batch_size)
             if "accuracy" in logs:  # in the order Keras's own validation gives them
                 logs["val_accuracy"] = float(np.mean(np.argmax(predicted, axis=-1) == y))
             loss = k.losses.get(self.model.loss)

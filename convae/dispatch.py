@@ -1,7 +1,7 @@
 """Several training steps per dispatch under JAX: one compiled call runs a block of steps.
 
 At small batches on a GPU the time of a step goes to launching it from Python rather than to the
-GPU (3.3 ms a step for the recipe at batch 64 on an H200, docs/speed.md), and Keras 3.15's own
+GPU (docs/speed.md), and Keras 3.15's own
 `steps_per_execution` under JAX is a Python loop around the one-step function. Here the training
 images are copied to the device once per stage, and one compiled function runs a block of steps
 in a loop (`jax.lax.fori_loop` over Keras's own `train_step`, the state of the model, optimizer
@@ -10,33 +10,14 @@ everything else: the per-epoch lines (its `steps_per_execution` counts the steps
 callbacks (Ctrl-C is checked between blocks), checkpoints. The last block of an epoch runs fewer
 steps through the same compiled function, so each stage compiles its training step once.
 """
-import numpy as np
-
 from convae import internals
 from convae.backend import keras
 
 
-def block_batches(count, batch_size, seed, first_epoch, epochs, steps):
-    """For every block of `steps` training steps of the epochs from `first_epoch` to `epochs`: the
-    images' indices (steps x batch_size, rows past the epoch's end zero) and how many steps are real.
-    Each epoch visits the images in training.epoch_order, in full batches, as the one-step path does."""
-    from convae.training import epoch_order, steps_per_epoch
-    per_epoch = steps_per_epoch(count, batch_size)
-    for epoch in range(first_epoch, epochs):
-        order = epoch_order(count, seed, epoch)[:per_epoch * batch_size].astype(np.int32)
-        order = order.reshape(per_epoch, batch_size)
-        for start in range(0, per_epoch, steps):
-            block = order[start:start + steps]
-            real = len(block)
-            if real < steps:
-                block = np.concatenate([block, np.zeros((steps - real, batch_size), np.int32)])
-            yield block, np.int32(real)
-
-
 def install(model, x, y, batch_size, steps):
     """Make the next model.fit run `steps` training steps per call on batches gathered from x and y,
-    fed by `block_batches`. The model must be compiled; after each compile the block is compiled
-    anew (it holds the optimizer), and reused by every fit until the next."""
+    fed by batching.block_batches. The model must be compiled; after each compile the block is
+    compiled anew (it holds the optimizer), and reused by every fit until the next."""
     import jax
     internals.set_steps_per_execution(model, steps)
     current = internals.jax_train_function(model)
@@ -78,9 +59,7 @@ def _block(model):
 
 def default_steps():
     """Steps per dispatch where the user gives none: a block on an accelerator under JAX; one step
-    elsewhere. On a CPU, XLA ran a loop of training steps 19 times slower per step than the same
-    step called from Python (5.1 s against 0.27 s, docs/speed.md); a GPU runs the same kernels inside
-    a loop as outside it."""
+    elsewhere, where XLA ran a loop of steps many times slower than the steps one by one (docs/speed.md)."""
     k = keras()
     if k.backend.backend() != "jax":
         return 1

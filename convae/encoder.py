@@ -5,7 +5,8 @@ import zipfile
 
 from convae import internals
 from convae.backend import keras
-from convae.errors import UserError
+from convae.data import shape_text
+from convae.errors import UserError, first_line
 from convae.networks import BOTTLENECK
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -48,7 +49,7 @@ def load_autoencoder(path, image_shape=(28, 28, 1)):
     except UserError:
         raise
     except Exception as e:  # Keras raises many types for files it cannot rebuild a model from
-        raise UserError(f"{path}: cannot load the model ({_first_line(e)})") from None
+        raise UserError(f"{path}: cannot load the model ({first_line(e)})") from None
 
 
 def _check_hdf5(path):
@@ -59,7 +60,7 @@ def _check_hdf5(path):
             has_config = "model_config" in f.attrs
             version = f.attrs.get("keras_version", b"")
     except OSError as e:
-        raise UserError(f"{path}: damaged or truncated HDF5 file ({_first_line(e)})") from None
+        raise UserError(f"{path}: damaged or truncated HDF5 file ({first_line(e)})") from None
     if not has_config:
         raise UserError(f"{path}: holds weights only (saved with save_weights), not a model; "
                         "expected a whole model saved with model.save")
@@ -116,7 +117,7 @@ def _check_keras_archive(path):
             names = set(archive.namelist())
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise UserError(f"{path}: damaged or truncated .keras file ({_first_line(e)})") from None
+        raise UserError(f"{path}: damaged or truncated .keras file ({first_line(e)})") from None
     if damaged is not None:
         raise UserError(f"{path}: damaged .keras file ({damaged} is corrupt)")
     if "config.json" not in names:
@@ -130,7 +131,7 @@ def extract_encoder(model, path="model"):
     k = keras()
     in_shape, out_shape = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
     if len(in_shape) != 3 or in_shape != out_shape:
-        raise UserError(f"{path}: not an autoencoder: it maps {_shape(in_shape)} inputs to {_shape(out_shape)} "
+        raise UserError(f"{path}: not an autoencoder: it maps {shape_text(in_shape)} inputs to {shape_text(out_shape)} "
                         "outputs; expected images in and images of the same size out")
     layers = model.layers[1:]  # a chain after its Input
     named = [i for i, layer in enumerate(layers) if layer.name in _NAMED_CODES]
@@ -150,7 +151,7 @@ def extract_encoder(model, path="model"):
     for layer in layers[:last + 1]:
         x = layer(x)
     encoder = k.Model(inputs, x, name="encoder")
-    return encoder, f"encoder: {last + 1} layers, output {_shape(encoder.output_shape[1:])}"
+    return encoder, f"encoder: {last + 1} layers, output {shape_text(encoder.output_shape[1:])}"
 
 
 def _as_chain(model, image_shape, path):
@@ -213,15 +214,5 @@ def check_fits(encoder, image_shape, path="model"):
     """The encoder must take images of the data's size (image_shape is (rows, cols, channels))."""
     expected = tuple(encoder.input_shape[1:])
     if any(e is not None and e != g for e, g in zip(expected, image_shape)) or len(expected) != len(image_shape):
-        raise UserError(f"{path}: the encoder takes {_shape(expected)} images, but the data holds "
-                        f"{_shape(image_shape)} images")
-
-
-def _shape(shape):
-    return "x".join("?" if n is None else str(n) for n in shape)
-
-
-def _first_line(error, limit=160):
-    text = str(error).strip().splitlines()
-    line = text[0] if text else type(error).__name__
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+        raise UserError(f"{path}: the encoder takes {shape_text(expected)} images, but the data holds "
+                        f"{shape_text(image_shape)} images")

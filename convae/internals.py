@@ -43,8 +43,8 @@ def hide_tensorflow_from_keras():
 
     Where TensorFlow is installed, Keras imports it under the other backends too, only to seed it
     (keras.utils.set_random_seed) and to ask whether objects are TensorFlow's when it saves a model:
-    3 to 6 s of every run's start on a 2-core CPU, for nothing, since the project hands Keras no
-    TensorFlow object there (its input pipeline is NumPy's). Keras asks through one lazy module.
+    seconds of every run's start, for nothing, since the project hands Keras no TensorFlow object
+    there (its input pipeline is NumPy's). Keras asks through one lazy module.
     """
     name = "keras.src.utils.module_utils"
     lazy = _attribute(_module(name), "tensorflow", name)

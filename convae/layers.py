@@ -2,20 +2,16 @@
 
 - BatchNormalization keeps moving statistics with no trace of their starting values (see its
   docstring); under TensorFlow its training step runs the fused kernel (FusedBatchNormV3), as
-  Keras 2 did, where Keras 3's separate reductions cost 26.8 ms against 8.3 ms for the forward and
-  backward pass of one 64x28x28x128 tensor on the CPU.
+  Keras 2 did: Keras 3's separate reductions are about three times slower on a CPU (docs/speed.md).
 - RandomAffine is the classifier's augmentation: a random shift, rotation and zoom composed into
   one affine transform and applied with one bilinear resampling (`keras.ops.image.affine_transform`),
-  where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image three times
-  (each resampling blurs the strokes a little more, so the network trains on softer digits than it
-  is tested on) and take about 2.4 times as long (benchmarks/augmentation.py).
+  where Keras's RandomTranslation, RandomRotation and RandomZoom resample the image three times,
+  each blurring the strokes a little more, and take longer (docs/design.md).
 
 Saved files never contain them: `standard_layers` turns a model back into stock Keras layers
 with the same weights before saving, so that any Keras program, on any backend, can load the file.
 """
 import math
-
-import numpy as np
 
 from convae.backend import is_tensorflow, keras, tensorflow
 
@@ -29,19 +25,14 @@ class BatchNormalization(_keras.layers.BatchNormalization):
     whose training step, under TensorFlow, runs the fused kernel on 4-D channels-last input).
 
     Keras's moving averages start at mean 0 and variance 1 and move towards each batch's
-    statistics by 1 - momentum per step, so after n steps the start still weighs momentum**n:
-    0.08 after 250 steps at 0.99, ten to twenty times the variances (0.003 to 0.02) that
-    convolutions of [0, 1] pixels give. A short run (the bundled sample, --limit, large batches)
-    then validates, reconstructs and is saved with statistics that are not the network that
-    trained. Here the n-th update moves them by (1 - momentum) / (1 - momentum**n) instead, the
-    bias correction Adam applies to its own moving averages: the first batch's statistics are
-    taken whole, and from then on the moving values are the exponential average of every batch
-    so far with weights that sum to one. Long runs end as with Keras (the correction fades
-    after a few hundred steps), every short run ends with statistics of its own training images,
-    and the per-epoch validation loss tracks training from the first epoch. A one-pass
-    recomputation at the end of training would cost a forward pass over every training image
-    and still leave the per-epoch validation figures lagging; this costs nothing. `updates` counts
-    the steps; saved files hold the stock layer, without it.
+    statistics by 1 - momentum per step, so after n steps the start still weighs momentum**n,
+    far more than the small variances of convolutions of [0, 1] pixels in a short run
+    (docs/design.md). Here the n-th update moves them by (1 - momentum) / (1 - momentum**n)
+    instead, the bias correction Adam applies to its own moving averages: the first batch's
+    statistics are taken whole, and from then on the moving values are the exponential average of
+    every batch so far with weights that sum to one. Long runs end as with Keras; every short run
+    ends with statistics of its own training images, at no cost. `updates` counts the steps;
+    saved files hold the stock layer, without it.
     """
 
     def build(self, input_shape):
@@ -161,15 +152,6 @@ def standard_layers(model):
     return copy
 
 
-def count_parameters(model):
-    """What model.count_params() gives for the saved model: our BatchNormalization's update counts left out."""
-    return int(sum(np.prod(w.shape) for w in model.weights if not _is_count(w)))
-
-
-def _is_count(variable):
-    return variable.name == "updates" and len(variable.shape) == 0
-
-
 def copy_weights(source, target):
     """Give each layer of `target` the weights of the layer of the same name in `source` (a clone of
     it), variable by variable: a stock BatchNormalization and ours share all but our update count."""
@@ -184,9 +166,3 @@ def copy_weights(source, target):
             if variable.name in values:
                 variable.assign(values[variable.name])
 
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)

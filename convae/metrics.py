@@ -23,3 +23,15 @@ def evaluate(y_true, probabilities):
                       for c in labels},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def text_report(y_true, predicted, classes):
+    """scikit-learn's per-class precision, recall and F1 as text."""
+    from sklearn.metrics import classification_report
+    return classification_report(y_true, predicted, labels=list(range(classes)), digits=4, zero_division=0)
+
+
+def principal_components(features, components=2):
+    """Feature vectors (one row per image) projected on their first principal components."""
+    from sklearn.decomposition import PCA
+    return PCA(n_components=components, random_state=0).fit_transform(np.reshape(features, (len(features), -1)))

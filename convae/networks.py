@@ -1,4 +1,6 @@
 """Model builders (uncompiled keras.Models made from hyperparameters alone) and how each is compiled."""
+import numpy as np
+
 from convae import internals
 from convae.backend import keras
 
@@ -84,6 +86,20 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     return k.Model(inputs, x, name="autoencoder")
 
 
+def all_layers(model):
+    """Every layer of `model`, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+
+
+def count_parameters(model):
+    """What model.count_params() gives for the saved model: the update counts of the project's
+    BatchNormalization (convae.layers) left out."""
+    return int(sum(np.prod(w.shape) for w in model.weights if not (w.name == "updates" and len(w.shape) == 0)))
+
+
 def compile_autoencoder(model):
     """Pixels are intensities in [0, 1], mostly near 0 or 1: binary cross-entropy on the sigmoid
     output keeps useful gradients where MSE's vanish, and Adam needs no tuning to converge."""
@@ -98,16 +114,14 @@ def build_classifier(encoder, classes, units, dropout, augment=(0.0, 0.0, 0.0), 
 
     `features` is the (mean, variance) of each of the encoder's outputs over the training images
     (see classifier.feature_statistics); the standardisation layer (Keras's Normalization) maps
-    them to mean 0 and variance 1, and keeps those statistics fixed. Encoders from other programs
-    can give features that differ far more by a common offset than from image to image (a Keras 2
-    encoder ending in a ReLU: mean 1.0, standard deviation 0.13 across images); on those the head
-    stayed at chance for six epochs of stage 1, and standardised it reached 84% in two.
+    them to mean 0 and variance 1, and keeps those statistics fixed: encoders from other programs
+    can give features that differ far more by a common offset than from image to image, and the
+    head then stays at chance (docs/design.md).
 
-    The fully connected layer is layer-normalised before its ReLU. Encoders from other programs
-    can end in thousands of unnormalised, all-positive features; Adam then moves every weight of
-    a unit the same way at once, and a plain Dense+ReLU head dies within an epoch (every unit
-    at zero, 10% accuracy on one of the Keras 2 fixtures). Layer normalisation keeps the units
-    centred without moving statistics.
+    The fully connected layer is layer-normalised before its ReLU: on thousands of unnormalised,
+    all-positive features Adam moves every weight of a unit the same way at once, and a plain
+    Dense+ReLU head dies within an epoch. Layer normalisation keeps the units centred without
+    moving statistics.
     """
     k = keras()
     inputs = k.Input(encoder.input_shape[1:], name="image")

@@ -36,10 +36,10 @@ class Param:
 def differences(params, values):
     """"name value" for each of `params` whose value in `values` is not its default, in order."""
     return [f"{p.name.replace('_', ' ')} {show(values[p.name])}" for p in params
-            if p.name in values and _short(values[p.name]) != _short(p.default_for(values))]
+            if p.name in values and _uniform_as_one(values[p.name]) != _uniform_as_one(p.default_for(values))]
 
 
-def _short(value):
+def _uniform_as_one(value):
     """A per-layer list with one value throughout as that value ([3, 3, 3] is what 3 means)."""
     if isinstance(value, (list, tuple)) and len(set(value)) == 1:
         return value[0]
@@ -94,6 +94,7 @@ def integer_list(lo, hi):
         if not parts:
             raise ValueError(f"expected a comma-separated list of integers from {lo} to {hi}, got {text!r}")
         return [one(p) for p in parts]
+    parse.is_list = True  # a sweep's --grid separates such values with ";"
     return parse
 
 

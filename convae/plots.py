@@ -4,32 +4,28 @@ import sys
 
 import numpy as np
 
-_show = None
-
-
-def configure(show):
-    """Choose once whether figures are also shown: never without a display, never with --no-show."""
-    global _show
+def use_windows(requested):
+    """Whether figures can also open in windows: where `requested` (not --no-show) and a display
+    exists. Otherwise matplotlib draws without a window toolkit, so nothing can block the terminal."""
     has_display = sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY")
                                                                or os.environ.get("WAYLAND_DISPLAY"))
-    _show = bool(show and has_display)
+    if requested and has_display:
+        return True
     import matplotlib
-    if not _show:
-        matplotlib.use("Agg")  # no window toolkit: nothing can block the terminal
+    matplotlib.use("Agg")
+    return False
 
 
 def _pyplot():
-    if _show is None:
-        configure(False)
     import matplotlib.pyplot as plt
     return plt
 
 
-def _finish(fig, path):
-    """Write the figure to `path`, show it without blocking where a display exists, return path."""
+def _finish(fig, path, show):
+    """Write the figure to `path`; with `show`, open it in a window without blocking; return path."""
     plt = _pyplot()
     fig.savefig(path, dpi=100)
-    if _show:
+    if show:
         plt.show(block=False)
         plt.pause(0.1)
     else:
@@ -40,7 +36,7 @@ def _finish(fig, path):
 MAX_COLUMNS = 4  # panels of 3.6 inches at 100 dpi: at most 1440 pixels across
 
 
-def history(history, path, title, metrics, stage_start=None):
+def history(history, path, title, metrics, stage_start=None, show=False):
     """Per-epoch curves, one panel per metric, training against validation; mark stage 2."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
@@ -59,10 +55,10 @@ def history(history, path, title, metrics, stage_start=None):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(_wrap(title, width))
-    return _finish(fig, path)
+    return _finish(fig, path, show)
 
 
-def against_hyperparameters(rows, names, metrics, path):
+def against_hyperparameters(rows, names, metrics, path, show=False):
     """Final metrics of every experiment against each hyperparameter that varied between them.
 
     Returns the path, or None (and nothing written) when there is nothing to compare: one
@@ -104,7 +100,7 @@ def against_hyperparameters(rows, names, metrics, path):
                 ax.legend(fontsize=8)
     fig.suptitle(_wrap("Final figures against the hyperparameters that varied (numbers: experiments)",
                        3.6 * columns))
-    return _finish(fig, path)
+    return _finish(fig, path, show)
 
 
 def _key(value):
@@ -130,7 +126,7 @@ def _as_number(value):
     return float(value)
 
 
-def image_pairs(originals, reconstructions, path, title):
+def image_pairs(originals, reconstructions, path, title, show=False):
     """Originals on the top row, their reconstructions below."""
     plt = _pyplot()
     n = len(originals)
@@ -143,14 +139,14 @@ def image_pairs(originals, reconstructions, path, title):
     axes[0][0].set_ylabel("original", fontsize=9)
     axes[1][0].set_ylabel("reconstructed", fontsize=9)
     fig.suptitle(_wrap(title, 1.2 * n + 0.8))
-    return _finish(fig, path)
+    return _finish(fig, path, show)
 
 
-def image_grid(images, titles, path, title, columns=10):
+def image_grid(images, titles, path, title, columns=10, show=False):
     """A grid of images, each with its own short title above it.
 
-    The tiles are one picture in one Axes: matplotlib took 1.2 s to draw 30 images in Axes of their
-    own, most of a classifier run's figures on a small test (docs/speed.md).
+    The tiles are one picture in one Axes: 30 Axes of their own took most of a small classifier
+    run's figure time (docs/speed.md).
     """
     plt = _pyplot()
     images = np.asarray(images, dtype="float32").reshape((len(images),) + np.shape(images)[1:3])
@@ -170,10 +166,10 @@ def image_grid(images, titles, path, title, columns=10):
     if not n:
         ax.text(0, cell_h / 2, "none", fontsize=12, va="center")
     fig.suptitle(title)
-    return _finish(fig, path)
+    return _finish(fig, path, show)
 
 
-def confusion(matrix, path, title):
+def confusion(matrix, path, title, show=False):
     """A confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
@@ -189,10 +185,10 @@ def confusion(matrix, path, title):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    return _finish(fig, path)
+    return _finish(fig, path, show)
 
 
-def embedding(points, labels, path, title):
+def embedding(points, labels, path, title, show=False):
     """A 2-D map of feature vectors, coloured by class."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
@@ -201,4 +197,23 @@ def embedding(points, labels, path, title):
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    return _finish(fig, path)
+    return _finish(fig, path, show)
+
+
+def test_set(folder, images, labels, predicted, matrix, points, number, show=False):
+    """The test report's figures: correct and misclassified digits (the first 30 of each), the
+    confusion matrix and the encoder's features on two principal components; returns their paths."""
+    right, wrong = np.flatnonzero(predicted == labels), np.flatnonzero(predicted != labels)
+
+    def titles(indices):
+        return [f"{predicted[i]} (true {labels[i]})" for i in indices]
+    return [
+        image_grid(images[right[:30]], titles(right[:30]), os.path.join(folder, "correct.png"),
+                   f"Correctly classified: {len(right)} of {len(labels)} (predicted, true)", show=show),
+        image_grid(images[wrong[:30]], titles(wrong[:30]), os.path.join(folder, "misclassified.png"),
+                   f"Misclassified: {len(wrong)} of {len(labels)} (predicted, true)", show=show),
+        confusion(matrix, os.path.join(folder, "confusion_matrix.png"),
+                  f"Experiment {number}: test confusion matrix", show=show),
+        embedding(points, labels, os.path.join(folder, "encoder_features_pca.png"),
+                  "Encoder features of the test images (PCA), by true class", show=show),
+    ]

@@ -1,15 +1,51 @@
-"""What an experiment leaves behind: tables, CSV files, saved models with their JSON descriptions."""
+"""What an experiment leaves behind: its record, tables, CSV files, saved models with their JSON descriptions."""
 import csv
+import dataclasses
 import datetime
 import io
 import json
 import os
 import platform
+import re
 import sys
+import time
 
 from convae.errors import UserError
 from convae.files import atomic_path, write_text_atomic
 from convae.params import show
+
+
+@dataclasses.dataclass
+class Experiment:
+    """The record of one finished (or stopped) experiment."""
+    number: int
+    hyper: dict                      # the hyperparameters it was trained with
+    model: object
+    history: dict                    # metric name -> one value per completed epoch
+    seconds: float
+    parameters: int                  # as the saved model counts them
+    status: str = "complete"         # or "stopped at epoch k of n"
+    metrics: dict = dataclasses.field(default_factory=dict)  # final figures for tables
+    saved_to: str = None
+    extra: dict = dataclasses.field(default_factory=dict)    # e.g. the epoch where stage 2 began
+    figures: list = dataclasses.field(default_factory=list)  # the paths of its own figures
+
+
+def describe_optimizer(optimizer):
+    """The compiled optimizer as the JSON records it: its class and learning rate (or schedule)."""
+    rate = optimizer.get_config()["learning_rate"]
+    if not isinstance(rate, dict):
+        rate = float(f"{float(rate):.7g}")  # a float32 variable: 0.001 rather than 0.0010000000474974513
+    else:  # a schedule
+        rate = {"schedule": rate["class_name"], "initial_learning_rate": rate["config"]["initial_learning_rate"],
+                "decay_steps": rate["config"]["decay_steps"]}
+    return {"optimizer": type(optimizer).__name__, "learning_rate": rate}
+
+
+def timer(already=0.0):
+    """Return a function giving the seconds since this call, plus `already` (those of an earlier run)."""
+    start = time.perf_counter()
+    return lambda: already + time.perf_counter() - start
 
 
 def make_output_dir(path, script):
@@ -45,8 +81,47 @@ def write_csv(path, rows, columns):
     return path
 
 
-def read_rows(path, params, below):
-    """The rows of an experiments.csv for the experiments numbered below `below`, with their values
+def write_predictions(path, labels, predicted, confidence):
+    """predictions.csv: one row per test image, its true and predicted class and the confidence."""
+    rows = [{"index": i, "true": int(t), "predicted": int(p), "confidence": f"{c:.6f}"}
+            for i, (t, p, c) in enumerate(zip(labels, predicted, confidence))]
+    return write_csv(path, rows, [(key, key) for key in ("index", "true", "predicted", "confidence")])
+
+
+def check_columns(path, columns):
+    """Refuse an experiments.csv of other columns (another script's) rather than mix rows into it."""
+    try:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+    except OSError:
+        return
+    if header is not None and header != [key for key, _ in columns]:
+        raise UserError(f"{path}: the experiments of another program (other columns); "
+                        "choose another --output-dir")
+
+
+_NUMBERED = re.compile(r"^(?:after-|test-)?experiment-(\d+)(?:-|$)")
+
+
+def last_experiment(folder):
+    """The highest experiment number that a folder's files or experiments.csv use (0 for none).
+
+    A checkpoint left by a killed run is refused: a new experiment would write over it.
+    """
+    if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+        raise UserError(f"{folder} holds the checkpoint of an experiment that a killed run left: continue it with "
+                        f"--resume, or remove {os.path.join(folder, 'checkpoint.npz')} to start afresh")
+    numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := _NUMBERED.match(name))]
+    try:
+        with open(os.path.join(folder, "experiments.csv"), newline="") as f:
+            numbers += [int(row["experiment"]) for row in csv.DictReader(f) if row.get("experiment", "").isdigit()]
+    except OSError:
+        pass
+    return max(numbers, default=0)
+
+
+def read_rows(path, params, below=None):
+    """The rows of an experiments.csv (those numbered below `below`, where given), with their values
     parsed back (hyperparameters by their Param, numbers as numbers); none where it cannot be read."""
     parsers = {p.name: p.parse for p in params}
     try:
@@ -57,7 +132,7 @@ def read_rows(path, params, below):
     kept = []
     for row in rows:
         try:
-            if int(row["experiment"]) >= below:
+            if below is not None and int(row["experiment"]) >= below:
                 continue
             kept.append({key: _parse_cell(key, text, parsers) for key, text in row.items()})
         except (KeyError, ValueError):
@@ -102,8 +177,9 @@ def description_path(model_path):
 MODEL_FORMATS = (".h5", ".keras")
 
 
-def check_save_path(path):
-    """Raise UserError when `path` cannot be written (checked before any work is done)."""
+def check_save_path(path, overwrite=True):
+    """Raise UserError when `path` cannot be written (checked before any work is done), or when it
+    exists and may not be overwritten (--no-input without --overwrite)."""
     if not path.endswith(MODEL_FORMATS):
         raise UserError(f"{path}: expected a file name ending in .h5 (Keras HDF5) or .keras (Keras 3's own format)")
     directory = os.path.dirname(os.path.abspath(path))
@@ -113,6 +189,8 @@ def check_save_path(path):
         raise UserError(f"cannot save {path}: it is a directory")
     if not os.access(directory, os.W_OK):
         raise UserError(f"cannot save {path}: no permission to write in {directory}")
+    if not overwrite and os.path.exists(path):
+        raise UserError(f"{path} exists (another run's model?); give --overwrite to replace it, or another --save")
 
 
 def save_model(model, path, description):

@@ -8,32 +8,39 @@ from convae.errors import UserError
 class Session:
     """The experiments of one run of a script, kept in memory and in experiments.csv.
 
-    `summary_figures(session)` draws the figures across experiments and returns their paths
-    (None for a figure with nothing to show).
+    A folder that already holds experiments (an earlier run's, or those before the one a --resume
+    continues) keeps them: their rows stay in experiments.csv and the new experiments are numbered
+    after them, so no file of theirs is written again.
     """
 
-    def __init__(self, prompter, output_dir, columns, best_metric, higher_is_better, summary_figures,
-                 first_number=1, params=()):
+    def __init__(self, prompter, output_dir, columns, params, best_metric, higher_is_better, resumed=None):
         self.prompter = prompter
         self.output_dir = output_dir
         self.columns = columns
+        self.params = params
         self.best_metric = best_metric
         self.higher_is_better = higher_is_better
-        self.summary_figures = summary_figures
-        self.first_number = first_number
         self.experiments = []
-        self.params = params
-        # A resumed run keeps the rows of the experiments that finished before it was killed.
-        self.earlier = records.read_rows(self.path("experiments.csv"), params, first_number) if first_number > 1 else []
+        csv_path = self.path("experiments.csv")
+        records.check_columns(csv_path, columns)
+        if resumed:  # the experiment a checkpoint continues, after those that finished before the kill
+            self.first_number = resumed
+            self.earlier = records.read_rows(csv_path, params, below=resumed)
+        else:
+            self.earlier = records.read_rows(csv_path, params)
+            self.first_number = records.last_experiment(output_dir) + 1
+            if self.first_number > 1:
+                print(f"{output_dir} holds experiments 1 to {self.first_number - 1} of an earlier run: they are kept, "
+                      f"and this run's are numbered from {self.first_number}.")
 
     def next_number(self):
         return self.first_number + len(self.experiments)
 
-    def add(self, experiment, figures):
+    def add(self, experiment):
         """Keep a finished experiment: a row in experiments.csv, and its figures (already written)."""
         self.experiments.append(experiment)
         self.write_csv()
-        wrote(figures)
+        wrote(experiment.figures)
 
     def choose(self, menu):
         """Offer `menu` (a list of (name, description), "repeat" first) and return the chosen name.
@@ -49,32 +56,15 @@ class Session:
                 return name
             print("No experiment finished yet: choose 1 to train one.")
 
-    def summary(self):
-        """Print the table of experiments; write the figures across them and experiments.csv."""
+    def summary(self, figures):
+        """Print the table of experiments; name the figures across them (`figures`: their paths, None
+        for one with nothing to show) and write experiments.csv."""
         print("\n" + self.table())
-        written = [path for path in self.summary_figures(self) if path]
+        written = [path for path in figures if path]
         if not written:
             print("  nothing to compare yet: " + ("one experiment so far" if len(self.experiments) == 1 else
                                                    "the experiments share all their hyperparameters"))
         wrote(written + [self.write_csv()])
-
-    def finish(self, save_path, describe, report=None):
-        """The end of an unattended (--no-input) run: the summary, `report(last experiment)` if
-        given, then the last experiment saved at `save_path` if given."""
-        if not self.experiments:
-            raise UserError("training stopped before the first epoch finished; nothing to keep")
-        self.summary()
-        last = self.experiments[-1]
-        if report:
-            report(last)
-        if save_path:
-            self.save(last, save_path, describe, ask=False)
-        return 0
-
-    def save_chosen(self, default, path, describe):
-        """The menu's "save": ask which experiment (Enter: `default`) and where, then save it."""
-        chosen = self.pick("Experiment to save", default)
-        self.save(chosen, path, describe)
 
     def save(self, experiment, path, describe, ask=True):
         """Save an experiment's model at `path` (asking for the path and before overwriting when `ask`).
@@ -123,8 +113,8 @@ class Session:
         scored = [e for e in self.experiments if e.metrics.get(self.best_metric) is not None]
         if not scored:
             return None
-        key = lambda e: e.metrics[self.best_metric]  # noqa: E731
-        return max(scored, key=key) if self.higher_is_better else min(scored, key=key)
+        pick = max if self.higher_is_better else min
+        return pick(scored, key=lambda e: e.metrics[self.best_metric])
 
     def pick(self, label, default):
         """Ask which experiment (by number) to use; Enter takes `default`."""

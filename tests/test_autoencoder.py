@@ -71,6 +71,22 @@ def test_unattended_run_writes_everything(tmp_path):
                            env=script_env(), cwd=tmp_path)
     assert "(3, 28, 28, 1) bottleneck" in shown.stdout, shown.stderr
 
+    # The same command again: --save onto the first run's model is refused before any training...
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    model_bytes = model_path.read_bytes()
+    again = ["-d", TRAIN_IMAGES, "--no-input", *TINY_AE, "--save", str(model_path), "--output-dir", str(out)]
+    assert_clean_error(run("autoencoder.py", again, cwd=tmp_path), f"{model_path} exists", "--overwrite")
+    assert model_path.read_bytes() == model_bytes and sorted(os.listdir(out)) == sorted(before)
+    # ...and with --overwrite the reused folder keeps the first run's files: the new experiment is number 2
+    result = run("autoencoder.py", again + ["--overwrite", "--dropout", "0.2"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{out} holds experiments 1 to 1 of an earlier run" in result.stdout
+    assert all((out / name).read_bytes() == data for name, data in before.items() if name != "experiments.csv")
+    assert (out / "experiment-2-loss.png").exists() and (out / "after-experiment-2-loss-vs-hyperparameters.png").exists()
+    rows = list(csv.DictReader(open(out / "experiments.csv")))
+    assert [(r["experiment"], r["dropout"]) for r in rows] == [("1", "0.1000"), ("2", "0.2000")]
+    assert json.loads((tmp_path / "ae.json").read_text())["experiment"] == 2
+
 
 def test_same_predictions_after_saving_and_loading(tmp_path):
     from convae.backend import keras

@@ -31,6 +31,10 @@ def bad(tmp_path_factory, tiny_autoencoder):
     for name, content in files.items():
         (d / name).write_bytes(content)
     os.mkdir(d / "folder")
+    os.mkdir(d / "killed")
+    (d / "killed" / "checkpoint.npz").write_bytes(b"what a killed run left")
+    os.mkdir(d / "other")
+    (d / "other" / "experiments.csv").write_text("experiment,fc_units,epochs\n1,16,1\n")
     write_idx(d / "labels-300.gz", np.zeros(300, np.uint8))
     write_idx(d / "labels-11.gz", np.r_[np.zeros(999, np.uint8), [11]].astype(np.uint8))
     write_idx(d / "small-images.gz", np.zeros((1000, 20, 20), np.uint8))
@@ -88,6 +92,10 @@ AUTOENCODER_CASES = [
      ["expected a file name ending in .h5 (Keras HDF5) or .keras"]),
     ("output folder that cannot be made", lambda d: ["--output-dir", str(d / "notes.txt" / "out")],
      ["cannot create the output directory"]),
+    ("output folder of a killed run, without --resume", lambda d: ["--output-dir", str(d / "killed")],
+     ["holds the checkpoint of an experiment that a killed run left: continue it with --resume"]),
+    ("output folder of the other script", lambda d: ["--output-dir", str(d / "other")],
+     ["experiments.csv: the experiments of another program", "choose another --output-dir"]),
 ]
 USAGE_CASES = [  # rejected by the flag parser: status 2
     ("a word for a number", ["--epochs", "ten"],

@@ -33,7 +33,7 @@ def test_a_smaller_share_holds_out_a_subset_of_a_larger_one(labels, with_labels)
 
 def test_each_epoch_has_its_own_order_drawn_from_the_seed_and_the_epoch_alone():
     """What lets a resumed run visit the images as the uninterrupted one did."""
-    from convae.training import epoch_order
+    from convae.batching import epoch_order
     first, second = epoch_order(500, 1, 0), epoch_order(500, 1, 1)
     assert sorted(first) == list(range(500)) and not np.array_equal(first, second)
     assert np.array_equal(epoch_order(500, 1, 1), second) and not np.array_equal(epoch_order(500, 2, 1), second)

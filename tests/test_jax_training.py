@@ -181,10 +181,11 @@ import numpy as np
 from convae import devices
 from convae.backend import keras
 k = keras()
-print("devices", devices.distribute())
+count = devices.distribute()
+print("devices", count)
 model = k.Sequential([k.Input((3,)), k.layers.Dense(2)])
 x = np.arange(15, dtype="float32").reshape(5, 3)
-got = devices.predict(model, x, batch_size=4)
+got = devices.predict(model, x, count, batch_size=4)
 print("shape", got.shape, "same", got.shape == (5, 2) and np.allclose(got, k.ops.convert_to_numpy(model(x)), atol=1e-6))
 """
 

@@ -170,10 +170,11 @@ def test_figures_are_shown_only_where_a_display_exists(tmp_path, monkeypatch):
         else:
             monkeypatch.delenv("DISPLAY", raising=False)
             monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-        plots.configure(show=True)
-        plots.history({"loss": [0.3, 0.2]}, str(tmp_path / "loss.png"), "title", ["loss"])
+        plots.history({"loss": [0.3, 0.2]}, str(tmp_path / "loss.png"), "title", ["loss"],
+                      show=plots.use_windows(True))
         assert shown == expected, display
-    plots.configure(show=False)
+    plots.history({"loss": [0.3, 0.2]}, str(tmp_path / "loss.png"), "title", ["loss"], show=plots.use_windows(False))
+    assert shown == [1]  # --no-show
 
 
 def test_bad_flag_value_is_a_usage_error(tmp_path):

@@ -95,8 +95,8 @@ os.replace = replace
 def test_sigkill_while_a_model_is_saved_leaves_the_earlier_file(tmp_path):
     (tmp_path / "ae.h5").write_bytes(b"the earlier model")
     patch = STALL_SECOND_RENAME.replace('_count["n"] == 2', '_count["n"] == 1') % "ae.h5"
-    killed_at("autoencoder.py", AE + ["--epochs", "1", "--output-dir", "out", "--save", "ae.h5"], tmp_path,
-              "STALLED", env=env_with(tmp_path, patch))
+    killed_at("autoencoder.py", AE + ["--epochs", "1", "--output-dir", "out", "--save", "ae.h5", "--overwrite"],
+              tmp_path, "STALLED", env=env_with(tmp_path, patch))
     assert (tmp_path / "ae.h5").read_bytes() == b"the earlier model"
 
 
