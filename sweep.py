@@ -92,7 +92,7 @@ def build_spec(own, script, fixed):
     for name in names:
         if names.count(name) > 1:
             raise UserError(f"--{name.replace('_', '-')} is given as a dimension twice")
-    flags = module.parse_args(fixed + ["--no-input"])  # an unknown flag or bad value: the script's own error
+    flags = module.parse_args(fixed)  # an unknown flag or a bad value: the script's own error
     for name in names:
         if getattr(flags, name) is not None and ("--" + name.replace("_", "-")) in fixed:
             raise UserError(f"--{name.replace('_', '-')} is both a dimension and a fixed flag")
@@ -103,6 +103,7 @@ def build_spec(own, script, fixed):
         raise UserError("--trials counts the configurations a --search draws; there is no --search")
     if own.ensemble and script != "classification.py":
         raise UserError("--ensemble averages classifiers: it needs classification.py")
+    flags.no_input = True
     return sweep.Spec(script, tuple(fixed), tuple(dims), sweep.parse_seeds(own.seeds),
                       own.trials or (20 if own.search else 1), not own.no_tensorboard), module, flags
 
@@ -136,7 +137,7 @@ def main(argv=None):
     if not own.storage:
         storage = sweep.open_storage(url)
     study = sweep.open_study(storage, own.study, spec, folder)
-    write_text_atomic(recorded, json.dumps({"spec": spec.to_json(), "storage": sweep.masked(url),
+    write_text_atomic(recorded, json.dumps({"spec": spec.to_json(), "storage": own.storage and sweep.masked(url),
                                             "study": own.study, "ensemble": own.ensemble}, indent=2) + "\n")
     layout = sweep.layout(own.workers)
     dims = "; ".join(d.describe() for d in spec.dimensions) or "seeds only"
@@ -270,14 +271,12 @@ def report_only(folder):
     with open(recorded) as f:
         record = json.load(f)
     spec = sweep.Spec.from_json(record["spec"])
-    url = record["storage"] if "***" not in record["storage"] else None
-    if url is None:
+    url = record["storage"] or sweep.default_storage(folder)  # none recorded: the file in the folder
+    if "***" in url:
         raise UserError(f"{folder}: its storage has a password, which is not recorded; set it in PGPASSWORD")
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
-        url = sweep.default_storage(folder)  # the folder was moved
     import optuna
     study = optuna.load_study(storage=sweep.open_storage(url), study_name=record["study"])
-    report(folder, spec, study, record["study"], record["storage"], record.get("ensemble"),
+    report(folder, spec, study, record["study"], sweep.masked(url), record.get("ensemble"),
            sweep.load_script(spec.script))
     return 0
 

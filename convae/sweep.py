@@ -181,20 +181,30 @@ def default_storage(folder):
 
 def open_storage(url):
     """Optuna's RDBStorage on `url`, with heartbeats, or a one-line UserError where it cannot be reached."""
+    import warnings
+
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, the driver requirements name
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                          failed_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
-    except ModuleNotFoundError as e:
-        raise UserError(f"--storage {masked(url)}: needs the {e.name} package (pip install -r "
-                        "requirements-postgres.txt)") from None
-    except Exception as e:  # SQLAlchemy's OperationalError and the like: the server, the file, the login
-        raise UserError(f"cannot reach the storage {masked(url)} ({first_line(_root(e))})") from None
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
+    given = url
+    for short in ("postgres://", "postgresql://"):
+        if url.startswith(short):
+            url = "postgresql+psycopg://" + url[len(short):]  # psycopg 3, the driver the requirements name
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                              heartbeat_stale_trial_callback=requeue,
+                                              engine_kwargs=_engine_kwargs(url))
+        except ModuleNotFoundError as e:
+            raise UserError(f"--storage {masked(given)}: needs the {e.name} package (pip install -r "
+                            "requirements-postgres.txt)") from None
+        except Exception as e:  # SQLAlchemy's errors: the server, the file, the login
+            reason = first_line(_root(e))
+            if "already exists" in reason or "duplicate key" in reason:  # another command made the tables first
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise UserError(f"cannot reach the storage {masked(given)} ({reason})") from None
+    raise UserError(f"cannot set up the storage {masked(given)} ({reason})")
 
 
 def _engine_kwargs(url):
@@ -366,7 +376,7 @@ class TrialRunner:
 
     def __call__(self, trial):
         import optuna
-        if "fixed_params" not in trial.system_attrs:  # the queue emptied between a look and a pop
+        if "folder" not in trial.user_attrs:  # not one the sweep queued: the queue emptied between a look and a pop
             self.unqueued = True
             raise optuna.TrialPruned("nothing queued")
         values = {d.name: _suggest(trial, d) for d in self.spec.dimensions}
@@ -438,7 +448,7 @@ class TrialRunner:
         cli.check_save_flag(args)
         runtime = Runtime.from_flags(args)
         prompter = Prompter(enabled=False)
-        key = tuple((name, getattr(args, name)) for name, _ in self.module.PATHS)
+        key = tuple((dest, getattr(args, dest)) for _, dest, _ in self.module.PATHS)
         if key not in self.inputs:
             self.inputs = {key: self.module.Inputs(args, prompter, runtime)}
         run = runner.Run(self.module.SCRIPT, self.inputs[key], args, prompter, runtime)

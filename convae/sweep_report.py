@@ -118,7 +118,7 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
             verdict = "differs" if c["p"] is not None and c["p"] < ALPHA else "within seed noise"
         sd = f"{c['sd']:.4f}" if c["sd"] is not None else "n/a"
         lines.append("| " + " | ".join(values + [str(c["n"]), f"{c['mean']:.4f}", sd, f"{c['min']:.4f}",
-                                                 f"{c['max']:.4f}", versus, p, verdict, f"{c['minutes']:.1f}"]) + " |")
+                                                 f"{c['max']:.4f}", versus, p, verdict, f"{c['minutes']:.2f}"]) + " |")
     if failed:
         lines += ["", "Failed trials:", ""] + [f"- {r['trial']}: {r['error']}" for r in failed]
     if ensemble:
