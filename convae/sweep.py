@@ -411,6 +411,7 @@ class TrialRunner:
 
     def run(self, folder, values, seed):
         """Run the experiment (or resume it, or take the result it already wrote); return its result."""
+        started = time.perf_counter()
         done = os.path.join(folder, RESULT_FILE)
         if os.path.exists(done):
             with open(done) as f:
@@ -434,6 +435,7 @@ class TrialRunner:
                   "test": experiment.extra.get("test")}
         if self.spec.tensorboard:
             write_hparams(folder, self.spec, values, seed, experiment.metrics)
+        result["wall_seconds"] = time.perf_counter() - started  # the trial in its worker, from start to result
         write_text_atomic(done, json.dumps(result, indent=1) + "\n")
         del experiment
         gc.collect()

@@ -40,8 +40,8 @@ BUGS = {
         "convae/networks.py", "    for dy, dx in SHIFTS[:views]:", "    for dy, dx in SHIFTS[:1]:",
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "the test set classified by the network alone whatever --tta says": (
-        "classification.py", 'training.predict(averaged_over_shifts(experiment.model, settings["tta"]), x)',
-        "training.predict(experiment.model, x)",
+        "convae/classifier.py", "devices.predict(averaged_over_shifts(model, views), images, runtime.devices)",
+        "devices.predict(model, images, runtime.devices)",
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "validation.py predicting with the network alone whatever the JSON records": (
         "benchmarks/validation.py", 'views = args.tta or record["tta"]', "views = args.tta or 1",
@@ -54,11 +54,13 @@ BUGS = {
         "benchmarks/accuracy.sh", '    CLASSIFIER+=(--limit "$LIMIT")\n', "",
         "tests/test_benchmarks.py::test_the_recipe_script_runs_both_scripts_with_its_settings"),
     "no recompile after unfreezing the encoder": (
-        "convae/classifier.py", "        compile_classifier(model, learning_rate, decay(epochs))\n",
-        "        if stage == 1:\n            compile_classifier(model, learning_rate, decay(epochs))\n",
+        "convae/classifier.py", "        compile_classifier(model, learning_rate, epochs * steps if",
+        "        if stage == 1:\n            compile_classifier(model, learning_rate, epochs * steps if",
         "tests/test_classification.py::test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics"),
     "the encoder's features not standardised": (
-        "classification.py", "features=classifier.feature_statistics(encoder, train[0]))", "features=None)",
+        "classification.py", "features=classifier.feature_statistics(encoder, train_set[0],\n"
+        "                                                                    device_count=run.runtime.devices))",
+        "features=None)",
         "tests/test_learning.py::test_keras2_encoders_learn[autoencoder_dropout.h5]"),
     # BatchNormalization and the other layers
     "BatchNormalization momentum ignored (a fixed factor of 0.1)": (
@@ -98,11 +100,11 @@ BUGS = {
         '    if value > (values["limit"] or values["n_images"]) - round(0.1 * (values["limit"] or values["n_images"])):',
         "tests/test_bad_input.py::test_the_batch_size_is_checked_against_the_split_that_training_uses"),
     "every epoch in the same order": (
-        "convae/training.py", "return np.random.default_rng([seed, epoch]).permutation(count)",
+        "convae/batching.py", "return np.random.default_rng([seed, epoch]).permutation(count)",
         "return np.random.default_rng(seed).permutation(count)",
         "tests/test_data.py::test_each_epoch_has_its_own_order_drawn_from_the_seed_and_the_epoch_alone"),
     "the NumPy pipeline shuffling labels apart from their images": (
-        "convae/training.py", "            yield inputs, (inputs if same else y[batch])",
+        "convae/batching.py", "            yield inputs, (inputs if same else y[batch])",
         "            yield inputs, (inputs if same else y[np.random.permutation(batch)])",
         "tests/test_jax_training.py::test_both_scripts_run_under_jax_and_their_models_predict_the_same_under_tensorflow"),
     "the magic number not checked": (
@@ -112,7 +114,7 @@ BUGS = {
         "convae/idx.py", "    if payload > size:", "    if False:",
         "tests/test_bad_input.py::test_autoencoder_refuses[trailing bytes]"),
     "no seed for the weights": (
-        "classification.py", '    seed_everything(settings["seed"])\n    encoder =', "    encoder =",
+        "convae/runner.py", '        seed_everything(self.settings["seed"])\n', "",
         "tests/test_learning.py::test_the_same_seed_repeats_an_experiment_exactly"),
     # the encoder, Keras 2 files
     "the encoder cut one layer short": (
@@ -133,8 +135,7 @@ BUGS = {
         "classification.py", 'Param("patience", integer(0, 10000), 0,', 'Param("patience", integer(0, 10000), 5,',
         "tests/test_prompts.py::test_help_documents_every_flag_with_its_default"),
     "--save checked only after training": (
-        "autoencoder.py", "        check_save_path(args.save)  # before the files, the backend and hours of training",
-        "        pass",
+        "convae/runner.py", "    cli.check_save_flag(args)\n", "",
         "tests/test_bad_input.py::test_autoencoder_refuses[save into a missing folder]"),
     "exit status 1 for Ctrl-C at a prompt": (
         "convae/cli.py", "        status = 130", "        status = 1",
@@ -147,7 +148,7 @@ BUGS = {
         "    except UserError as e:\n        print(f\"error: {e}\", file=sys.stderr)\n        status = 2",
         "tests/test_bad_input.py::test_autoencoder_refuses[missing file]"),
     "--no-show ignored": (
-        "convae/plots.py", "    _show = bool(show and has_display)", "    _show = bool(has_display)",
+        "convae/plots.py", "    if requested and has_display:", "    if has_display:",
         "tests/test_prompts.py::test_no_show_opens_no_window_where_a_display_exists"),
     "oneDNN left to TensorFlow's default": (
         "convae/backend.py", 'CPU_SETTINGS = {"TF_ENABLE_ONEDNN_OPTS": "1"}', "CPU_SETTINGS = {}",
@@ -160,8 +161,8 @@ BUGS = {
         "autoencoder.py", 'session.path(f"experiment-{n}-loss.png")', 'session.path("experiment-loss.png")',
         "tests/test_autoencoder.py::test_scripted_session_repeat_plots_save_exit"),
     "classify defaults to the worst experiment": (
-        "convae/session.py", "return max(scored, key=key) if self.higher_is_better else min(scored, key=key)",
-        "return min(scored, key=key) if self.higher_is_better else max(scored, key=key)",
+        "convae/session.py", "pick = max if self.higher_is_better else min",
+        "pick = min if self.higher_is_better else max",
         "tests/test_classification.py::test_scripted_session_repeat_plots_classify_save_exit"),
     "exit without a word about the unsaved experiments": (
         "convae/session.py", "        unsaved = self.unsaved()\n        if not unsaved:",
@@ -205,6 +206,159 @@ BUGS = {
         "return model.predict(padded, batch_size=batch, verbose=0)",
         "tests/test_jax_training.py::test_distribute_splits_odd_batches_between_two_devices"),
 }
+
+
+# Subtler slips (issue "Tests that catch subtle slips"): each was written before its test and planted, in
+# its form of the time, in 7c0d6a0, whose suite missed them all (OLD_FORMS, `--together-at 7c0d6a0`).
+NEW_BUGS = {
+    # every flag by its effect, in the unit its help states
+    "rotation drawn in half the degrees asked": (
+        "convae/layers.py", "angle = uniform(self.rotation * math.pi / 180.0)",
+        "angle = uniform(self.rotation * math.pi / 360.0)",
+        "E::test_rotation_turns_images_by_up_to_the_degrees_asked"),
+    "rotation taken in radians": (
+        "convae/layers.py", "angle = uniform(self.rotation * math.pi / 180.0)", "angle = uniform(self.rotation)",
+        "E::test_rotation_turns_images_by_up_to_the_degrees_asked"),
+    "shift as a fraction of half the image": (
+        "convae/layers.py", "dx, dy = uniform(self.shift) * width, uniform(self.shift) * height",
+        "dx, dy = uniform(self.shift) * width / 2, uniform(self.shift) * height / 2",
+        "E::test_shift_moves_images_by_up_to_the_fraction_of_their_size_asked"),
+    "zoom range halved": (
+        "convae/layers.py", "scale = 1.0 + uniform(self.zoom)", "scale = 1.0 + uniform(self.zoom / 2)",
+        "E::test_zoom_scales_images_by_up_to_the_fraction_asked"),
+    "zoom only ever shrinking the digit": (
+        "convae/layers.py", "scale = 1.0 + uniform(self.zoom)", "scale = 1.0 + ops.abs(uniform(self.zoom))",
+        "E::test_zoom_scales_images_by_up_to_the_fraction_asked"),
+    "--tta 5 taking a diagonal for its fifth view": (
+        "convae/networks.py", "SHIFTS = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1),",
+        "SHIFTS = [(0, 0), (-1, 0), (1, 0), (0, -1), (-1, -1), (0, 1),",
+        "E::test_tta_averages_exactly_the_documented_views[5]"),
+    "--tta views cropped on the side they were padded (no shift at all)": (
+        "convae/networks.py", "Cropping2D(((max(-dy, 0), max(dy, 0)), (max(-dx, 0), max(dx, 0))), name=name)",
+        "Cropping2D(((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0))), name=name)",
+        "E::test_tta_averages_exactly_the_documented_views[9]"),
+    "stage 2's cosine as long as stage 1's": (
+        "convae/classifier.py", "compile_classifier(model, learning_rate, epochs * steps if",
+        "compile_classifier(model, learning_rate, hyper[\"epochs\"] * steps if",
+        "E::test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps[cosine]"),
+    "the decay counting the partial batch as a step": (
+        "convae/classifier.py", "steps = batching.steps_per_epoch(len(x), hyper[\"batch_size\"], runtime.devices)",
+        "steps = -(-len(x) // hyper[\"batch_size\"])",
+        "E::test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps[cosine]"),
+    "--schedule constant still decaying": (
+        "convae/classifier.py", "epochs * steps if hyper[\"schedule\"] == \"cosine\" else None",
+        "epochs * steps if hyper[\"schedule\"] else None",
+        "E::test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps[constant]"),
+    # sizes past every boundary
+    "feature statistics of the last chunk only": (
+        "convae/classifier.py",
+        "total, squares = total + features.sum(axis=0), squares + (features ** 2).sum(axis=0)",
+        "total, squares = features.sum(axis=0), (features ** 2).sum(axis=0)",
+        "E::test_feature_statistics_over_several_chunks_and_a_partial_one"),
+    "feature statistics without the last, partial chunk": (
+        "convae/classifier.py", "for start in range(0, len(images), chunk):",
+        "for start in range(0, len(images) - chunk + 1, chunk):",
+        "E::test_feature_statistics_over_several_chunks_and_a_partial_one"),
+    "the partial batch trained on": (
+        "convae/batching.py", ".batch(batch_size, drop_remainder=True))", ".batch(batch_size, drop_remainder=False))",
+        "E::test_training_batches_visit_each_epochs_order_in_full_batches_from_any_epoch"),
+    "the NumPy pipeline dropping a full last batch": (
+        "convae/batching.py", "range(0, len(order) - batch_size + 1, batch_size)",
+        "range(0, len(order) - batch_size, batch_size)",
+        "E::test_training_batches_visit_each_epochs_order_in_full_batches_from_any_epoch"),
+    "a resumed run's epochs ordered as from epoch 0": (
+        "convae/batching.py", "for e in range(first_epoch, epochs)]", "for e in range(epochs - first_epoch)]",
+        "E::test_training_batches_visit_each_epochs_order_in_full_batches_from_any_epoch"),
+    "a short block of steps padded with trained steps": (
+        "convae/batching.py", "yield block, np.int32(real)", "yield block, np.int32(steps)",
+        "E::test_blocks_of_steps_cover_each_epoch_with_a_short_last_block"),
+    "validation dropping its last, partial batch": (
+        "convae/batching.py", "Dataset.range(len(x)).batch(batch_size)",
+        "Dataset.range(len(x)).batch(batch_size, drop_remainder=True)",
+        "E::test_validation_batches_cover_every_image_once_with_a_partial_last_batch"),
+    # resume, fully
+    "the optimizer's moments not restored": (
+        "convae/checkpoint.py",
+        "kinds = (\"model\", \"optimizer\") if any(name.startswith(\"optimizer/\") for name in arrays) else (\"model\",)",
+        "kinds = (\"model\",)",
+        "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
+    "random generators left out of the checkpoint": (
+        "convae/checkpoint.py", "for variable in inner.variables:", "for variable in inner.weights:",
+        "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
+    "early stopping's best weights dropped on resume": (
+        "convae/checkpoint.py", "stopper.restore(state.early_stopping, best)", "stopper.restore(state.early_stopping, None)",
+        "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
+    "early stopping's patience counter restarted on resume": (
+        "convae/training.py", "self.wait, self.best, self.best_epoch = state[\"wait\"], state[\"best\"]",
+        "self.wait, self.best, self.best_epoch = 0, state[\"best\"]",
+        "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
+    # records by value
+    "the checksum of the compressed file, not of its content": (
+        "convae/idx.py", "    return _parse(path, data, magic), md5_hex(data)",
+        "    with open(path, \"rb\") as f:\n        raw = f.read()\n    return _parse(path, data, magic), md5_hex(raw)",
+        "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    "minutes recorded in seconds": (
+        "convae/session.py", "minutes=e.seconds / 60,", "minutes=e.seconds,",
+        "tests/test_autoencoder.py::test_unattended_run_writes_everything"),
+    "parameters counting BatchNormalization's step counts": (
+        "convae/networks.py", "for w in model.weights if not (w.name == \"updates\" and len(w.shape) == 0)))",
+        "for w in model.weights))", "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    "the views' validation accuracy taken from the network alone": (
+        "classification.py", "devices.predict(averaged_over_shifts(model, views), validation[0],",
+        "devices.predict(model, validation[0],", "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    "the training loss recorded as the validation loss": (
+        "classification.py", "\"val_loss\": val[\"loss\"],", "\"val_loss\": fit[\"loss\"],",
+        "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    # a reused folder, a later experiment (no such code at 7c0d6a0: the numbering is new)
+    "a resumed experiment 2 losing experiment 1's row": (
+        "convae/session.py", "self.earlier = records.read_rows(csv_path, params, below=resumed)", "self.earlier = []",
+        "tests/test_resume.py::test_a_run_killed_in_its_second_experiment_resumes_it_and_keeps_the_first"),
+    "a reused folder's rows dropped from experiments.csv": (
+        "convae/session.py", "self.earlier = records.read_rows(csv_path, params)\n", "self.earlier = []\n",
+        "tests/test_autoencoder.py::test_unattended_run_writes_everything"),
+    "--save over another run's model without --overwrite": (
+        "convae/cli.py", "check_save_path(args.save, overwrite=args.overwrite or not args.no_input)",
+        "check_save_path(args.save)", "tests/test_autoencoder.py::test_unattended_run_writes_everything"),
+}
+NEW_BUGS = {name: (file, text, replacement, test.replace("E::", "tests/test_effects.py::"))
+            for name, (file, text, replacement, test) in NEW_BUGS.items()}
+BUGS.update(NEW_BUGS)
+
+# The new bugs in 7c0d6a0's code, where it differs from today's (the same text where not listed).
+OLD_FORMS = {
+    "stage 2's cosine as long as stage 1's": (
+        "convae/classifier.py", "compile_classifier(model, learning_rate, decay(epochs))",
+        "compile_classifier(model, learning_rate, decay(hyper[\"epochs\"]))"),
+    "the decay counting the partial batch as a step": (
+        "convae/classifier.py", "steps = training.steps_per_epoch(len(x), hyper[\"batch_size\"])",
+        "steps = -(-len(x) // hyper[\"batch_size\"])"),
+    "--schedule constant still decaying": (
+        "convae/classifier.py", "if hyper[\"schedule\"] == \"cosine\" else (lambda epochs: None)",
+        "if hyper[\"schedule\"] else (lambda epochs: None)"),
+    "the partial batch trained on": ("convae/training.py",) + NEW_BUGS["the partial batch trained on"][1:3],
+    "the NumPy pipeline dropping a full last batch": (
+        "convae/training.py",) + NEW_BUGS["the NumPy pipeline dropping a full last batch"][1:3],
+    "a resumed run's epochs ordered as from epoch 0": (
+        "convae/training.py",) + NEW_BUGS["a resumed run's epochs ordered as from epoch 0"][1:3],
+    "a short block of steps padded with trained steps": (
+        "convae/dispatch.py",) + NEW_BUGS["a short block of steps padded with trained steps"][1:3],
+    "validation dropping its last, partial batch": (
+        "convae/training.py",) + NEW_BUGS["validation dropping its last, partial batch"][1:3],
+    "early stopping's best weights dropped on resume": (
+        "convae/checkpoint.py", "stopper.best_weights = [arrays[f\"best/{n}\"] for n in names] if",
+        "stopper.best_weights = None and [arrays[f\"best/{n}\"] for n in names] if"),
+    "early stopping's patience counter restarted on resume": (
+        "convae/checkpoint.py", "stopper.wait, stopper.best, stopper.best_epoch = kept[\"wait\"], kept[\"best\"]",
+        "stopper.wait, stopper.best, stopper.best_epoch = 0, kept[\"best\"]"),
+    "minutes recorded in seconds": NEW_BUGS["minutes recorded in seconds"][:3],
+    "parameters counting BatchNormalization's step counts": (
+        "convae/layers.py", "for w in model.weights if not _is_count(w)))", "for w in model.weights))"),
+    "the views' validation accuracy taken from the network alone": (
+        "classification.py", "training.predict(predictor, validation[0])",
+        "training.predict(model, validation[0])"),
+}
+NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row", "a reused folder's rows dropped from experiments.csv",
+                  "--save over another run's model without --overwrite")
 
 
 def copy_project(target):
@@ -262,13 +416,54 @@ def try_bug(name, bug, core):
         return found, time.perf_counter() - start
 
 
+def together_at(revision):
+    """Plant the new bugs, in their forms of `revision`, in a checkout of it, as many at once as do not
+    touch the same text, and run that revision's whole suite on each such round: a suite that passes
+    missed every bug of the round. Returns 0 where every round passed."""
+    rounds = []
+    for name, bug in NEW_BUGS.items():
+        if name in NOT_AT_7C0D6A0:
+            continue
+        form = OLD_FORMS.get(name, bug[:3])
+        place = next((r for r in rounds if all((f, t) != form[:2] for f, t, _ in r.values())), None)
+        if place is None:
+            rounds.append(place := {})
+        place[name] = form
+    status = 0
+    for number, bugs in enumerate(rounds, 1):
+        with tempfile.TemporaryDirectory() as folder:
+            target = os.path.join(folder, "project")
+            os.makedirs(target)
+            archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+            if os.path.isdir(os.path.join(REPO, "..", "shared")):
+                os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
+            for file, text, replacement in bugs.values():
+                plant(target, file, text, replacement)
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE"],
+                                    cwd=target, capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"))
+            summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-500:]
+            verdict = "all missed" if result.returncode == 0 else "some caught"
+            print(f"round {number}: {len(bugs)} bugs planted together in {revision} ({', '.join(bugs)}): its suite: "
+                  f"{summary} in {time.perf_counter() - start:.0f} s: {verdict}", flush=True)
+            if result.returncode:
+                status = 1
+                print("\n".join(line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))))
+    return status
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", metavar="WORDS", help="only the bugs whose names contain these words")
     parser.add_argument("--check", action="store_true", help="only check that every text to replace occurs once")
+    parser.add_argument("--together-at", metavar="REV", help="plant the new bugs in their old forms in REV's code "
+                        "and run REV's whole suite (see together_at)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="N bugs at once, each pinned to one core (Linux; default 1, on every core)")
     args = parser.parse_args()
+    if args.together_at:
+        return together_at(args.together_at)
     bugs = {name: bug for name, bug in BUGS.items() if not args.only or any(w in name for w in args.only)}
     if args.check:
         for file, text, _, _ in bugs.values():

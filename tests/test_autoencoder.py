@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -43,8 +44,10 @@ def test_builder_pools_after_the_layers_asked_for():
 
 def test_unattended_run_writes_everything(tmp_path):
     out, model_path = tmp_path / "out", tmp_path / "ae.h5"
+    started = time.monotonic()
     result = run("autoencoder.py", ["-d", TRAIN_IMAGES, "--no-input", *TINY_AE, "--save", str(model_path),
                                     "--output-dir", str(out)], cwd=tmp_path)
+    wall = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # no TensorFlow noise, no warnings
     for name in ("experiment-1-loss.png", "experiment-1-reconstructions.png", "experiments.csv"):
@@ -53,6 +56,7 @@ def test_unattended_run_writes_everything(tmp_path):
     assert not (out / "after-experiment-1-loss-vs-hyperparameters.png").exists()
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert len(rows) == 1 and rows[0]["filters"] == "4,8" and rows[0]["status"] == "complete"
+    assert 0 < float(rows[0]["minutes"]) < wall / 60  # minutes, not seconds
     description = json.loads((tmp_path / "ae.json").read_text())
     assert description["hyperparameters"]["filters"] == [4, 8]
     assert description["data"]["train_images"]["md5"] and description["seed"] == 1

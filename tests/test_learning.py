@@ -130,3 +130,51 @@ def test_early_stopping_restores_the_best_weights():
     assert len(kept) < 12 and best == len(kept) - 3, losses  # stopped two epochs after the best
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), kept[best][1]))
     assert not all(np.array_equal(a, b) for a, b in zip(kept[best][1], kept[-1][1]))
+
+
+def test_the_records_hold_the_values_used_and_measured(seeded_classifier, tiny_autoencoder):
+    """The saved JSON and experiments.csv by value: the hyperparameters given, the data's checksums (of
+    the content: a .gz file and its unzipped copy alike), the parameters of the saved network, and the
+    validation and training figures as the saved network gives them on the images the split held out."""
+    import gzip
+    import hashlib
+    from convae.backend import keras
+    from convae.data import split_indices, to_float
+    from convae.idx import read_idx_images, read_idx_labels
+    description = json.loads((seeded_classifier / "cl.json").read_text())
+    flags = dict(zip(TINY_CL[::2], TINY_CL[1::2]))
+    numbers = {"fc_units": int, "epochs": int, "fine_tune_epochs": int, "batch_size": int, "patience": int}
+    for flag, text in flags.items():
+        name = flag[2:].replace("-", "_")
+        if name != "limit":
+            assert description["hyperparameters"][name] == numbers.get(name, float if text[0].isdigit() else str)(
+                text), name
+    assert description["settings"] == {"limit": 300, "val_split": 0.1, "seed": 5, "tta": 9}
+    for name, path in (("train_images", TRAIN_IMAGES), ("train_labels", TRAIN_LABELS),
+                       ("test_images", TEST_IMAGES), ("test_labels", TEST_LABELS)):
+        content = gzip.decompress(open(path, "rb").read())
+        assert description["data"][name]["md5"] == hashlib.md5(content).hexdigest(), name
+    from convae.data import load_images
+    unzipped = seeded_classifier / "train-images-idx3-ubyte"
+    unzipped.write_bytes(gzip.decompress(open(TRAIN_IMAGES, "rb").read()))
+    assert load_images(str(unzipped)).md5 == description["data"]["train_images"]["md5"]
+    model = keras().models.load_model(str(seeded_classifier / "cl.h5"), compile=False)
+    assert description["parameters"] == model.count_params()
+    labels = read_idx_labels(TRAIN_LABELS)[:300]
+    x = to_float(read_idx_images(TRAIN_IMAGES)[:300])
+    train, val = split_indices(300, 0.1, 5, labels)
+
+    def figures(idx, views=1):
+        padded = np.pad(x[idx], ((0, 0), (1, 1), (1, 1), (0, 0)))
+        shifts = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)][:views]
+        p = np.mean([model.predict(padded[:, 1 + dy:29 + dy, 1 + dx:29 + dx], verbose=0) for dy, dx in shifts], axis=0)
+        loss = float(-np.mean(np.log(np.clip(p[np.arange(len(idx)), labels[idx]], 1e-7, 1.0))))
+        return loss, float(np.mean(p.argmax(axis=1) == labels[idx]))
+    validation = description["validation"]
+    assert (validation["val_loss"], validation["val_accuracy"]) == pytest.approx(figures(val), abs=1e-5)
+    assert (validation["loss"], validation["accuracy"]) == pytest.approx(figures(train), abs=1e-5)
+    assert validation["val_accuracy_tta"] == pytest.approx(figures(val, 9)[1], abs=1e-6)
+    row = list(csv.DictReader(open(seeded_classifier / "cl" / "experiments.csv")))[-1]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_f1"):
+        assert float(row[key]) == pytest.approx(validation[key], abs=5e-5), key
+    assert int(row["parameters"]) == model.count_params() and row["saved"] == str(seeded_classifier / "cl.h5")

@@ -161,6 +161,26 @@ def test_a_killed_autoencoder_resumes_with_the_same_losses_and_model(uninterrupt
     same_predictions(uninterrupted, tmp_path / "part.h5")
 
 
+def test_a_run_killed_in_its_second_experiment_resumes_it_and_keeps_the_first(uninterrupted, tmp_path):
+    """The folder of a finished run, the same command again into it (its experiment 2), killed in its
+    third epoch, then resumed: experiment 2 ends as if never interrupted, experiment 1 untouched."""
+    shutil.copytree(uninterrupted.parent / "out", tmp_path / "out")
+    first = {name: (tmp_path / "out" / name).read_bytes() for name in os.listdir(tmp_path / "out")}
+    before = killed_at("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5"], tmp_path, "Epoch 3/5")
+    assert "holds experiments 1 to 1 of an earlier run" in before and "Experiment 2:" in before
+    after = run("autoencoder.py", AE + ["--output-dir", "out", "--save", "part.h5", "--resume"], cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert "Experiment 2:" in after.stdout and "resumed after epoch" in after.stdout
+    assert history(tmp_path / "part.h5") == history(uninterrupted)
+    assert json.loads((tmp_path / "part.json").read_text())["experiment"] == 2
+    for name, content in first.items():
+        if name != "experiments.csv":
+            assert (tmp_path / "out" / name).read_bytes() == content, name
+    rows = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
+    assert rows[:2] == first["experiments.csv"].decode().splitlines() and rows[2].startswith("2,")
+    assert (tmp_path / "out" / "experiment-2-loss.png").exists()
+
+
 @pytest.mark.parametrize("change, words", [
     ([], ["--resume: no checkpoint in out"]),
     (["--epochs", "6"], ["was written by other hyperparameters (epochs: 5 there, 6 here)"]),

@@ -1,0 +1,119 @@
+"""The autoencoder's validation loss at BatchNormalization momentum 0.99 (Keras's default) and 0.9 (the
+project's), on the two short runs where 0.99 made the last epoch jump, drawn as docs/bn-momentum.png.
+
+usage: python benchmarks/bn_momentum.py [--out DIR] [--figure docs/bn-momentum.png]
+
+Each run is autoencoder.py itself (its main(), --no-input, seed 1), with only the builder's momentum
+changed; the saved model's training images are then scored in inference mode as saved, and with
+every BatchNormalization layer's statistics recomputed over them (layer by layer, from what the
+layer sees), which is what the network would give if its statistics matched its weights.
+"""
+import argparse
+import functools
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from common import REPO, machine, mnist_dir  # noqa: E402  (benchmarks/common.py)
+
+sys.path.insert(0, REPO)
+
+RUNS = {  # name: (images, flags)
+    "the README's first run (sample, --epochs 5)": (
+        os.path.join(REPO, "datasets", "sample", "train-images-idx3-ubyte.gz"), ["--epochs", "5"]),
+    "the original submission's network (4,096 MNIST images)": (
+        os.path.join(mnist_dir(), "train-images-idx3-ubyte.gz"),
+        ["--limit", "4096", "--layers", "2", "--filters", "128,256", "--dropout", "0.2", "--epochs", "3"]),
+}
+MOMENTA = (0.99, 0.9)
+
+
+def train(images, flags, momentum, folder):
+    import autoencoder
+    from convae import networks
+    autoencoder.build_autoencoder = functools.partial(networks.build_autoencoder, batch_norm_momentum=momentum)
+    path = os.path.join(folder, f"ae-{momentum}.h5")
+    autoencoder.main(["-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
+                      os.path.join(folder, f"out-{momentum}"), "--save", path, "--overwrite"])
+    with open(os.path.splitext(path)[0] + ".json") as f:
+        return path, json.load(f)
+
+
+def scored(path, images, limit):
+    """The binary cross-entropy on the run's own training images: as saved, and with recomputed statistics."""
+    from convae import data
+    from convae.backend import keras
+    k = keras()
+    pixels = data.to_float(data.load_images(images).array[:limit])
+    train_idx, _ = data.split_indices(len(pixels), 0.2, 1)
+    x = pixels[train_idx]
+    model = k.models.load_model(path, compile=False)
+
+    def loss():
+        predicted = model.predict(x, verbose=0)
+        return float(np.mean(k.ops.convert_to_numpy(k.losses.binary_crossentropy(x.reshape(len(x), -1),
+                                                                                  predicted.reshape(len(x), -1)))))
+    as_saved = loss()
+    for layer in [layer for layer in model.layers if isinstance(layer, k.layers.BatchNormalization)]:
+        seen = k.Model(model.input, layer.input).predict(x, verbose=0)
+        seen = seen.reshape(-1, seen.shape[-1])
+        layer.moving_mean.assign(seen.mean(axis=0))
+        layer.moving_variance.assign(seen.var(axis=0))
+    return as_saved, loss()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--figure", default=os.path.join(REPO, "docs", "bn-momentum.png"))
+    args = parser.parse_args()
+    folder = args.out or tempfile.mkdtemp(prefix="bn-momentum-")
+    print(machine())
+    curves = {}
+    for name, (images, flags) in RUNS.items():
+        if not os.path.exists(images):
+            print(f"{name}: skipped, {images} is absent")
+            continue
+        limit = int(flags[flags.index("--limit") + 1]) if "--limit" in flags else None
+        for momentum in MOMENTA:
+            run_folder = os.path.join(folder, name.split(" (")[0].replace(" ", "-").replace("'", ""))
+            os.makedirs(run_folder, exist_ok=True)
+            path, description = train(images, flags, momentum, run_folder)
+            history = description["history"]
+            curves[(name, momentum)] = history
+            as_saved, recomputed = scored(path, images, limit)
+            print(f"{name}, momentum {momentum}: training loss {' '.join(f'{v:.3f}' for v in history['loss'])}; "
+                  f"validation loss {' '.join(f'{v:.3f}' for v in history['val_loss'])}; the saved model on its "
+                  f"training images {as_saved:.3f} as saved, {recomputed:.3f} with its statistics recomputed")
+    draw(curves, args.figure)
+    print(f"wrote {args.figure}")
+
+
+def draw(curves, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(dict.fromkeys(name for name, _ in curves))
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False, layout="constrained")
+    for ax, name in zip(axes[0], names):
+        for momentum, colour in zip(MOMENTA, ("tab:red", "tab:blue")):
+            history = curves[(name, momentum)]
+            epochs = np.arange(1, len(history["loss"]) + 1)
+            ax.plot(epochs, history["val_loss"], marker="o", color=colour, label=f"validation, momentum {momentum}")
+            ax.plot(epochs, history["loss"], linestyle="--", color=colour, alpha=0.6,
+                    label=f"training, momentum {momentum}")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("binary cross-entropy")
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("The autoencoder's losses at BatchNormalization momentum 0.99 (Keras's) and 0.9 (the project's)")
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
