@@ -13,6 +13,7 @@ from convae.params import Param, differences, integer, integer_list, per_layer, 
 from convae.runtime import Runtime
 
 MAX_LAYERS = 6
+STATISTICS_IMAGES = 2048  # BatchNormalization's statistics, taken over these training images (training.fit)
 
 
 def _fit_pooling(value, values):
@@ -106,7 +107,8 @@ def train(run, number, hyper, progress):
     keeper = checkpoint.checkpointer(state, progress.file, progress.clock, arrays=progress.arrays)
     interrupted = training.fit(model, train_images, train_images, run.data.validation, hyper["epochs"],
                                hyper["batch_size"], keeper, run.runtime, progress.callbacks, seed=run.settings["seed"],
-                               initial_epoch=state.epoch)
+                               initial_epoch=state.epoch,
+                               statistics_from=train_images[:STATISTICS_IMAGES] if STATISTICS_IMAGES else None)
     done = len(state.history.get("loss", []))
     status = f"stopped at epoch {done} of {hyper['epochs']}" if interrupted else "complete"
     if not done:

@@ -31,7 +31,8 @@ def score(folder, spec, study, k, module):
         model = keras().models.load_model(path, compile=False)
         p = devices.predict(averaged_over_shifts(model, views), x)
         probabilities.append(p)
-        singles.append({"trial": trial.user_attrs["folder"], "val_accuracy": trial.user_attrs["metrics"]["val_accuracy"],
+        singles.append({"trial": trial.user_attrs["folder"],
+                        "val_accuracy": trial.user_attrs["metrics"]["val_accuracy"],
                         "views": views, "test_errors": metrics.evaluate(y, p)["errors"]})
     together = metrics.evaluate(y, np.mean(probabilities, axis=0))
     errors = [s["test_errors"] for s in singles]

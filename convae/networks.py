@@ -7,10 +7,6 @@ from convae.backend import keras
 BOTTLENECK = "bottleneck"  # the encoder's output layer; classification.py finds the encoder by it
 DEFAULT_POOLING_STEPS = 2  # by default the first two layers halve the image: 28 -> 14 -> 7
 AUTOENCODER_LEARNING_RATE = 1e-3
-# BatchNormalization's moving statistics move by 1 - momentum per step (PyTorch's default 0.1; Keras's
-# 0.01): at Keras's they lag the weights of a short run by a hundred steps, and the last epoch's
-# validation loss could jump to three times the training loss (docs/design.md).
-BATCH_NORM_MOMENTUM = 0.9
 
 
 def default_filters(layers):
@@ -42,8 +38,7 @@ def check_image_size(pooling, image_shape):
                          f"these are {image_shape[0]}x{image_shape[1]}")
 
 
-def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=None,
-                      batch_norm_momentum=BATCH_NORM_MOMENTUM):
+def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=None):
     """Convolutional autoencoder whose output has the input's shape.
 
     Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (after the layers listed
@@ -69,14 +64,14 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     x = layers_.ZeroPadding2D(padding, name="pad")(inputs) if pad_rows or pad_cols else inputs
     # Encoder
     for i in range(layers):
-        x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}", batch_norm_momentum)
+        x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}")
         if i + 1 in pooling:
             x = layers_.MaxPooling2D(2, name=f"encoder_{i + 1}_pool")(x)
         x = _dropout(x, dropout, f"encoder_{i + 1}_dropout")
     x = layers_.Identity(name=BOTTLENECK)(x)
     # Decoder
     for i in reversed(range(layers)):
-        x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}", batch_norm_momentum)
+        x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}")
         if i + 1 in pooling:
             x = layers_.UpSampling2D(2, name=f"decoder_{i + 1}_upsample")(x)
         x = _dropout(x, dropout, f"decoder_{i + 1}_dropout")
@@ -184,10 +179,10 @@ def _augmentation(x, shift, rotation, zoom):
     return RandomAffine(shift, rotation, zoom, name="augmentation")(x)
 
 
-def _conv_block(x, filters, kernel, name, batch_norm_momentum):
+def _conv_block(x, filters, kernel, name):
     from convae.layers import BatchNormalization
     x = keras().layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
-    return BatchNormalization(momentum=batch_norm_momentum, name=f"{name}_bn")(x)
+    return BatchNormalization(name=f"{name}_bn")(x)
 
 
 def _dropout(x, rate, name):

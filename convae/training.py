@@ -4,18 +4,23 @@ import signal
 import sys
 import threading
 
+import numpy as np
+
 from convae import batching, devices, dispatch, internals
 from convae.backend import is_tensorflow, keras
 from convae.runtime import Runtime
 
 
-def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callbacks=(), seed=0, initial_epoch=0):
+def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callbacks=(), seed=0, initial_epoch=0,
+        statistics_from=None):
     """model.fit from `initial_epoch` to `epochs`; returns True where Ctrl-C stopped it early.
 
     `keeper` (checkpoint.checkpointer) records every finished epoch in its state and checkpoint;
     it goes after `callbacks`, so that it sees their verdict. Ctrl-C takes effect between two
     steps (two blocks of steps, see convae.dispatch): the weights are then those of the last
-    finished step and the state holds the epochs that finished.
+    finished step and the state holds the epochs that finished. With `statistics_from` (images),
+    the model's BatchNormalization layers take their statistics over them before each validation
+    (`batch_norm_statistics`).
     """
     runtime = runtime or Runtime()
     if initial_epoch >= epochs:  # resumed where the stage had ended: only its variables to restore
@@ -35,6 +40,8 @@ def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callb
         callbacks = [devices.validation(*validation, batch_size, runtime.devices), *callbacks]
     else:
         validation_data = batching.validation_batches(*validation, batch_size)
+    if statistics_from is not None:
+        callbacks = [batch_norm_statistics(statistics_from, runtime.devices), *callbacks]
     try:
         with _ctrl_c_between_steps() as stop:
             model.fit(data, steps_per_epoch=plan.steps, validation_data=validation_data, initial_epoch=initial_epoch,
@@ -43,6 +50,49 @@ def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callb
         print(f"\nTraining stopped by Ctrl-C after {keeper.state.epoch} of {epochs} epochs.", flush=True)
         return True
     return False
+
+
+def batch_norm_statistics(images, device_count=1, chunk=256):
+    """A callback that gives the model's trainable BatchNormalization layers, before each epoch's
+    validation, the mean and variance of what each of them sees over `images` in inference mode,
+    layer after layer (each layer's input computed with the statistics just given to those before
+    it): the statistics of the weights as they are. Moving averages of the batches' statistics lag
+    weights that a short run still moves fast; the network that validates, is checkpointed and is
+    saved is then not the one that trained, and a last epoch's validation loss could be three times
+    its training loss (docs/design.md). It costs a forward pass over `images` per layer, so a few
+    thousand images are plenty."""
+    k = keras()
+
+    class Statistics(k.callbacks.Callback):
+        parts, done = None, False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.done = False
+
+        def on_test_begin(self, logs=None):  # Keras's validation, at the end of each epoch
+            self.update()
+
+        def on_epoch_end(self, epoch, logs=None):  # where validation is not Keras's (--distribute): first
+            if not self.done:
+                self.update()
+
+        def update(self):
+            if self.parts is None:
+                layers = [layer for layer in self.model.layers
+                          if isinstance(layer, k.layers.BatchNormalization) and layer.trainable]
+                self.parts = [(layer, k.Model(self.model.inputs, layer.input)) for layer in layers]
+            for layer, part in self.parts:
+                total = squares = 0.0
+                for start in range(0, len(images), chunk):
+                    seen = devices.predict(part, images[start:start + chunk], device_count).astype(np.float64)
+                    seen = seen.reshape(-1, seen.shape[-1])
+                    total, squares = total + seen.sum(axis=0), squares + (seen ** 2).sum(axis=0)
+                count = len(images) * np.prod(part.output_shape[1:-1])
+                mean = total / count
+                layer.moving_mean.assign(mean.astype("float32"))
+                layer.moving_variance.assign(np.maximum(squares / count - mean ** 2, 0.0).astype("float32"))
+            self.done = True
+    return Statistics()
 
 
 def early_stopping(patience):

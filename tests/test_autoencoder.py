@@ -183,3 +183,13 @@ def test_inference_mode_is_the_network_that_trained(tmp_path):
     inference = float(np.mean(bce(x, model(x, training=False))))
     batch_statistics = float(np.mean(bce(x, model(x, training=True))))
     assert inference <= 1.3 * batch_statistics, (inference, batch_statistics)
+    # each BatchNormalization layer holds the statistics of what it sees of the training images in
+    # inference mode, with the weights it was saved with (and those of the layers before it)
+    from convae.data import split_indices
+    train, _ = split_indices(400, 0.2, 1)
+    layers = [layer for layer in model.layers if isinstance(layer, keras().layers.BatchNormalization)]
+    assert len(layers) == 4
+    for layer in layers:
+        seen = keras().Model(model.input, layer.input).predict(x[train], verbose=0).reshape(-1, layer.input.shape[-1])
+        np.testing.assert_allclose(layer.moving_mean.numpy(), seen.mean(axis=0), rtol=1e-2, atol=1e-4)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), seen.var(axis=0), rtol=1e-2, atol=1e-5)

@@ -1,15 +1,15 @@
-"""The autoencoder's validation loss at BatchNormalization momentum 0.99 (Keras's default) and 0.9 (the
-project's), on the two short runs where 0.99 made the last epoch jump, drawn as docs/bn-momentum.png.
+"""The autoencoder's losses with BatchNormalization's moving averages (before) and with its statistics
+taken over 2,048 training images before each validation (after, training.batch_norm_statistics), on
+the two short runs whose last epoch jumped before, drawn as docs/bn-statistics.png.
 
-usage: python benchmarks/bn_momentum.py [--out DIR] [--figure docs/bn-momentum.png]
+usage: python benchmarks/bn_statistics.py [--out DIR] [--figure docs/bn-statistics.png]
 
-Each run is autoencoder.py itself (its main(), --no-input, seed 1), with only the builder's momentum
-changed; the saved model's training images are then scored in inference mode as saved, and with
-every BatchNormalization layer's statistics recomputed over them (layer by layer, from what the
-layer sees), which is what the network would give if its statistics matched its weights.
+Each run is autoencoder.py itself (its main(), --no-input, seed 1); "before" sets its
+STATISTICS_IMAGES to 0. The saved model's training images are then scored in inference mode as
+saved, and with every BatchNormalization layer's statistics recomputed over all of them (layer by
+layer, from what the layer sees): what the network gives when its statistics match its weights.
 """
 import argparse
-import functools
 import json
 import os
 import sys
@@ -28,16 +28,16 @@ RUNS = {  # name: (images, flags)
         os.path.join(mnist_dir(), "train-images-idx3-ubyte.gz"),
         ["--limit", "4096", "--layers", "2", "--filters", "128,256", "--dropout", "0.2", "--epochs", "3"]),
 }
-MOMENTA = (0.99, 0.9)
+WAYS = {"before: moving averages": 0, "after: statistics over 2,048 images": 2048}
 
 
-def train(images, flags, momentum, folder):
+def train(images, flags, way, folder):
     import autoencoder
-    from convae import networks
-    autoencoder.build_autoencoder = functools.partial(networks.build_autoencoder, batch_norm_momentum=momentum)
-    path = os.path.join(folder, f"ae-{momentum}.h5")
+    autoencoder.STATISTICS_IMAGES = WAYS[way]
+    name = "before" if WAYS[way] == 0 else "after"
+    path = os.path.join(folder, f"ae-{name}.h5")
     autoencoder.main(["-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
-                      os.path.join(folder, f"out-{momentum}"), "--save", path, "--overwrite"])
+                      os.path.join(folder, f"out-{name}"), "--save", path, "--overwrite"])
     with open(os.path.splitext(path)[0] + ".json") as f:
         return path, json.load(f)
 
@@ -68,9 +68,9 @@ def scored(path, images, limit):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--figure", default=os.path.join(REPO, "docs", "bn-momentum.png"))
+    parser.add_argument("--figure", default=os.path.join(REPO, "docs", "bn-statistics.png"))
     args = parser.parse_args()
-    folder = args.out or tempfile.mkdtemp(prefix="bn-momentum-")
+    folder = args.out or tempfile.mkdtemp(prefix="bn-statistics-")
     print(machine())
     curves = {}
     for name, (images, flags) in RUNS.items():
@@ -78,14 +78,14 @@ def main():
             print(f"{name}: skipped, {images} is absent")
             continue
         limit = int(flags[flags.index("--limit") + 1]) if "--limit" in flags else None
-        for momentum in MOMENTA:
+        for way in WAYS:
             run_folder = os.path.join(folder, name.split(" (")[0].replace(" ", "-").replace("'", ""))
             os.makedirs(run_folder, exist_ok=True)
-            path, description = train(images, flags, momentum, run_folder)
+            path, description = train(images, flags, way, run_folder)
             history = description["history"]
-            curves[(name, momentum)] = history
+            curves[(name, way)] = history
             as_saved, recomputed = scored(path, images, limit)
-            print(f"{name}, momentum {momentum}: training loss {' '.join(f'{v:.3f}' for v in history['loss'])}; "
+            print(f"{name}, {way}: training loss {' '.join(f'{v:.3f}' for v in history['loss'])}; "
                   f"validation loss {' '.join(f'{v:.3f}' for v in history['val_loss'])}; the saved model on its "
                   f"training images {as_saved:.3f} as saved, {recomputed:.3f} with its statistics recomputed")
     draw(curves, args.figure)
@@ -99,19 +99,19 @@ def draw(curves, path):
     names = list(dict.fromkeys(name for name, _ in curves))
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False, layout="constrained")
     for ax, name in zip(axes[0], names):
-        for momentum, colour in zip(MOMENTA, ("tab:red", "tab:blue")):
-            history = curves[(name, momentum)]
+        for way, colour in zip(WAYS, ("tab:red", "tab:blue")):
+            history = curves[(name, way)]
             epochs = np.arange(1, len(history["loss"]) + 1)
-            ax.plot(epochs, history["val_loss"], marker="o", color=colour, label=f"validation, momentum {momentum}")
-            ax.plot(epochs, history["loss"], linestyle="--", color=colour, alpha=0.6,
-                    label=f"training, momentum {momentum}")
+            ax.plot(epochs, history["val_loss"], marker="o", color=colour, label=f"validation, {way}")
+            ax.plot(epochs, history["loss"], linestyle="--", color=colour, alpha=0.6, label=f"training, {way}")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("binary cross-entropy")
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("The autoencoder's losses at BatchNormalization momentum 0.99 (Keras's) and 0.9 (the project's)")
+    fig.suptitle("The autoencoder's losses: BatchNormalization's moving averages (before) and its statistics "
+                 "taken before each validation (after)")
     fig.savefig(path, dpi=100)
 
 
