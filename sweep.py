@@ -14,6 +14,7 @@ joins the sweep. See docs/sweeps.md.
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import io
 import json
 import os
@@ -22,6 +23,10 @@ import sys
 import time
 
 import convae  # noqa: F401  first: where the requirements are missing, it says so in one line
+
+if any(importlib.util.find_spec(name) is None for name in ("optuna", "scipy", "tqdm")):
+    raise SystemExit("error: sweep.py needs optuna, scipy and tqdm; install the requirements with: "
+                     "python -m pip install -r requirements.txt")
 
 from convae import cli, sweep
 from convae.errors import UserError
@@ -141,8 +146,8 @@ def main(argv=None):
                                             "study": own.study, "ensemble": own.ensemble}, indent=2) + "\n")
     layout = sweep.layout(own.workers)
     dims = "; ".join(d.describe() for d in spec.dimensions) or "seeds only"
-    print(f"Sweep of {script}: {spec.total()} trials ({dims}; seeds {','.join(map(str, spec.seeds))}) in {folder}, study {own.study!r} in {sweep.masked(url)}; "
-          f"{layout.describe()}", flush=True)
+    print(f"Sweep of {script}: {spec.total()} trials ({dims}; seeds {','.join(map(str, spec.seeds))}) in {folder}, "
+          f"study {own.study!r} in {sweep.masked(url)}; {layout.describe()}", flush=True)
     interrupted = False
     try:
         run_workers(spec, url, own.study, folder, study, layout)

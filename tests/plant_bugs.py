@@ -287,14 +287,16 @@ NEW_BUGS = {
     # resume, fully
     "the optimizer's moments not restored": (
         "convae/checkpoint.py",
-        "kinds = (\"model\", \"optimizer\") if any(name.startswith(\"optimizer/\") for name in arrays) else (\"model\",)",
+        "kinds = (\"model\", \"optimizer\") if any(name.startswith(\"optimizer/\") for name in arrays) else "
+        "(\"model\",)",
         "kinds = (\"model\",)",
         "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
     "random generators left out of the checkpoint": (
         "convae/checkpoint.py", "for variable in inner.variables:", "for variable in inner.weights:",
         "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
     "early stopping's best weights dropped on resume": (
-        "convae/checkpoint.py", "stopper.restore(state.early_stopping, best)", "stopper.restore(state.early_stopping, None)",
+        "convae/checkpoint.py", "stopper.restore(state.early_stopping, best)",
+        "stopper.restore(state.early_stopping, None)",
         "E::test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_of_its_state"),
     "early stopping's patience counter restarted on resume": (
         "convae/training.py", "self.wait, self.best, self.best_epoch = state[\"wait\"], state[\"best\"]",
@@ -313,7 +315,8 @@ NEW_BUGS = {
         "for w in model.weights))", "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     "the views' validation accuracy taken from the network alone": (
         "classification.py", "devices.predict(averaged_over_shifts(model, views), validation[0],",
-        "devices.predict(model, validation[0],", "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+        "devices.predict(model, validation[0],",
+        "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     "the training loss recorded as the validation loss": (
         "classification.py", "\"val_loss\": val[\"loss\"],", "\"val_loss\": fit[\"loss\"],",
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
@@ -365,7 +368,8 @@ OLD_FORMS = {
         "classification.py", "training.predict(predictor, validation[0])",
         "training.predict(model, validation[0])"),
 }
-NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row", "a reused folder's rows dropped from experiments.csv",
+NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row",
+                  "a reused folder's rows dropped from experiments.csv",
                   "--save over another run's model without --overwrite")
 
 

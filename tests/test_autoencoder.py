@@ -86,7 +86,8 @@ def test_unattended_run_writes_everything(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"{out} holds experiments 1 to 1 of an earlier run" in result.stdout
     assert all((out / name).read_bytes() == data for name, data in before.items() if name != "experiments.csv")
-    assert (out / "experiment-2-loss.png").exists() and (out / "after-experiment-2-loss-vs-hyperparameters.png").exists()
+    assert (out / "experiment-2-loss.png").exists()
+    assert (out / "after-experiment-2-loss-vs-hyperparameters.png").exists()
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert [(r["experiment"], r["dropout"]) for r in rows] == [("1", "0.1000"), ("2", "0.2000")]
     assert json.loads((tmp_path / "ae.json").read_text())["experiment"] == 2

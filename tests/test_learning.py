@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (FIXTURES, TEST_IMAGES, TEST_LABELS, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args, needs,
-                      run, seeded_env)
+from conftest import (FIXTURES, TEST_IMAGES, TEST_LABELS, TINY_CL, TRAIN_IMAGES, TRAIN_LABELS, classification_args,
+                      needs, run, seeded_env)
 
 LEARN_AE = ["--limit", "1000", "--layers", "2", "--filters", "8,16", "--epochs", "3", "--batch-size", "32",
             "--dropout", "0"]
