@@ -49,7 +49,8 @@ def make_parser():
     add("--trials", type=cli._argparse_type(sweep_trials()), default=None, metavar="N",
         help="configurations a --search draws (default: 20)")
     add("--workers", type=cli._argparse_type(sweep_workers()), default=None, metavar="N",
-        help="worker processes on this machine (default: one per GPU, each on its own; on a CPU one)")
+        help="worker processes on this machine (default: one per GPU, each on its own; on a CPU one per core, "
+             "each on its own, up to 4)")
     add("--output-dir", metavar="DIR", help="the sweep's folder (default: runs/sweep-<date-time>)")
     add("--storage", metavar="URL", help="the study's storage (default: a SQLite file in the sweep's folder); "
         "postgresql://USER@HOST:PORT/DB lets workers on many machines share one sweep")

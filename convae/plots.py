@@ -170,18 +170,18 @@ def image_grid(images, titles, path, title, columns=10, show=False):
 
 
 def confusion(matrix, path, title, show=False):
-    """A confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
+    """A confusion matrix with counts in the cells (rows: true class, columns: predicted), drawn by
+    scikit-learn's ConfusionMatrixDisplay on a logarithmic colour scale, so that a handful of errors
+    stands out beside a diagonal of a thousand."""
+    from matplotlib.colors import SymLogNorm
+    from sklearn.metrics import ConfusionMatrixDisplay
     plt = _pyplot()
     matrix = np.asarray(matrix)
     classes = len(matrix)
     fig, ax = plt.subplots(figsize=(0.6 * classes + 2.5, 0.6 * classes + 2), layout="constrained")
-    ax.imshow(np.log1p(matrix), cmap="Blues")
-    for i in range(classes):
-        for j in range(classes):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if i == j else "black")
-    ax.set_xticks(range(classes))
-    ax.set_yticks(range(classes))
+    ConfusionMatrixDisplay(matrix, display_labels=list(range(classes))).plot(
+        ax=ax, cmap="Blues", colorbar=False, values_format="d", im_kw={"norm": SymLogNorm(1, vmin=0)},
+        text_kw={"fontsize": 8})
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

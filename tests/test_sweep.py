@@ -62,11 +62,15 @@ def test_a_grid_runs_every_trial_once_as_the_script_would_and_reports(grid, tmp_
         assert not (trial / "checkpoint.npz").exists()
         assert list((trial / "tensorboard").rglob("events.out.tfevents.*"))
     # a trial is the script with those flags, --no-input and that seed: the same numbers, though this trial
-    # ran in a worker after five others
+    # ran in a worker after others. On 2 cores the default is two workers, each on one core (one thread):
+    # the script on one core is the run to compare with (on two, TensorFlow sums in another order)
     last = json.loads((folder / "trials" / "c002-s2" / "model.json").read_text())
     assert last["hyperparameters"]["dropout"] == 0.2 and last["seed"] == 2
-    alone = run("autoencoder.py", FIXED + ["--layers", "2", "--dropout", "0.2", "--seed", "2", "--no-input",
-                                           "--output-dir", "out", "--save", "ae.h5"], cwd=tmp_path)
+    assert "2 workers, each on one CPU core" in result.stdout
+    alone = subprocess.run([sys.executable, os.path.join(REPO, "autoencoder.py"), *FIXED, "--layers", "2",
+                            "--dropout", "0.2", "--seed", "2", "--no-input", "--output-dir", "out", "--save", "ae.h5"],
+                           cwd=tmp_path, capture_output=True, text=True, env=script_env(),
+                           preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     assert alone.returncode == 0, alone.stderr
     assert json.loads((tmp_path / "ae.json").read_text())["history"] == last["history"]
     assert float(complete["c002-s2"]["val_loss"]) == pytest.approx(last["history"]["val_loss"][-1], abs=1e-4)
@@ -114,6 +118,18 @@ def _wait_for_checkpoint(folder, skip=(), timeout=300):
     raise AssertionError("no checkpoint appeared")
 
 
+def _running(workers, trial):
+    """The worker whose trial is `trial`: the one that holds its log open."""
+    for pid in workers:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(trial / "log.txt"):
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no worker runs {trial}")
+
+
 def _workers(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -125,8 +141,8 @@ def test_a_worker_killed_alone_and_then_the_whole_sweep_lose_nothing(grid, tmp_p
     child = _start(command, tmp_path)
     first = _wait_for_checkpoint(folder)
     workers = [pid for pid in _workers(child.pid) if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
-    assert len(workers) == 1
-    os.kill(workers[0], signal.SIGKILL)  # the worker alone, between the two epochs of a trial
+    assert len(workers) == 2
+    os.kill(_running(workers, first), signal.SIGKILL)  # the worker of that trial alone, during it
     # the command queues that trial again and starts a worker that resumes it; then the whole sweep is killed
     second = _wait_for_checkpoint(folder, skip={first.name})
     os.killpg(child.pid, signal.SIGKILL)

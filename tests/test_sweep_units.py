@@ -1,0 +1,89 @@
+"""The pure parts of sweeps, in process: seeds, dimensions, URLs, the report's statistics."""
+import numpy as np
+import pytest
+
+from convae.errors import UserError
+from convae.sweep import Dimension, Spec, flag_text, masked, parse_dimension, parse_seeds
+
+
+def params():
+    import autoencoder
+    return autoencoder.SETTINGS + autoencoder.HYPERPARAMETERS
+
+
+@pytest.mark.parametrize("text, seeds", [("1", (1,)), ("1-3", (1, 2, 3)), ("0,2,5", (0, 2, 5)),
+                                         ("1-3,7", (1, 2, 3, 7)), ("2,2,1", (2, 1)), (" 4 - 5 ", (4, 5))])
+def test_seeds_are_ranges_or_lists(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text, words", [("3-1", "the range ends before it begins"), ("a", "expected seeds"),
+                                         ("", "expected seeds"), ("-1", "expected seeds"), ("1-x", "expected seeds")])
+def test_bad_seeds_are_refused(text, words):
+    with pytest.raises(UserError, match=words):
+        parse_seeds(text)
+
+
+def test_a_grid_takes_the_values_the_script_takes_and_lists_by_semicolons():
+    d = parse_dimension("grid", "batch-size=32,64,64", params())
+    assert d == Dimension("batch_size", "grid", ("32", "64"))
+    assert parse_dimension("grid", "--dropout=0,0.2", params()).values == ("0", "0.2")
+    assert parse_dimension("grid", "filters=16,32;8,16", params()).values == ("16,32", "8,16")
+    assert d.flag == "--batch-size" and d.describe() == "--batch-size in {32; 64}"
+
+
+@pytest.mark.parametrize("kind, text, words", [
+    ("grid", "batch-size", "expected NAME=VALUES"), ("grid", "seed=1,2", "not a flag the sweep can vary"),
+    ("grid", "save=a.h5", "not a flag the sweep can vary"), ("grid", "dropout=0,1", "not 1 itself"),
+    ("grid", "dropout= , ", "no values"), ("search", "dropout=0.1", "expected LOW:HIGH or LOW:HIGH:log"),
+    ("search", "dropout=0.1:0.2:ln", "expected LOW:HIGH"), ("search", "dropout=0.2:0.2", "upside down or empty"),
+    ("search", "filters=4:8", "only a number can be searched"), ("search", "epochs=0:3", "expected an integer")])
+def test_bad_dimensions_are_refused(kind, text, words):
+    with pytest.raises(UserError, match=words):
+        parse_dimension(kind, text, params())
+
+
+def test_a_search_range_keeps_its_scale_and_kind():
+    d = parse_dimension("search", "epochs=1:5", params())
+    assert (d.low, d.high, d.log, d.integer) == (1, 5, False, True)
+    d = parse_dimension("search", "dropout=0.01:0.5:log", params())
+    assert (d.low, d.high, d.log, d.integer) == (0.01, 0.5, True, False)
+    assert flag_text(d, 0.25) == "0.25" and flag_text(parse_dimension("search", "epochs=1:5", params()), 3.0) == "3"
+
+
+def test_a_spec_counts_its_trials_and_reads_back_from_json():
+    grid = Dimension("dropout", "grid", ("0", "0.2", "0.4"))
+    search = Dimension("learning_rate", "search", low=1e-4, high=1e-2, log=True)
+    spec = Spec("classification.py", ("-d", "x"), (grid, search), (1, 2), 5)
+    assert spec.total() == 3 * 5 * 2
+    assert Spec("autoencoder.py", (), (grid,), (1, 2), 1).total() == 6
+    assert Spec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://me:secret@host:5432/db", "postgresql://me:***@host:5432/db"),
+    ("postgresql://me@host/db", "postgresql://me@host/db"),
+    ("postgresql://me:p@ss@host/db", "postgresql://me:***@host/db"), ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db")])
+def test_a_password_never_shows(url, shown):
+    assert masked(url) == shown
+
+
+def test_the_summary_ranks_configurations_and_pairs_them_over_their_common_seeds():
+    from scipy import stats
+    from convae.sweep_report import summarise
+    spec = Spec("autoencoder.py", (), (Dimension("dropout", "grid", ("0", "0.2", "0.4")),), (1, 2, 3), 1)
+    values = {"0": [0.30, 0.32, 0.31], "0.2": [0.20, 0.24, 0.22], "0.4": [0.25, 0.27]}
+    rows = [{"dropout": d, "seed": s, "status": "complete", "val_loss": v, "minutes": 1.0}
+            for d, losses in values.items() for s, v in zip((1, 2, 3), losses)]
+    rows.append({"dropout": "0.4", "seed": 3, "status": "failed", "val_loss": None, "minutes": None})
+    table = summarise(spec, rows, "val_loss", higher_is_better=False)
+    assert [dict(c["key"])["dropout"] for c in table] == ["0.2", "0.4", "0"]
+    best, second, worst = table
+    assert best["n"] == 3 and best["mean"] == pytest.approx(0.22) and best["sd"] == pytest.approx(0.02)
+    assert (best["min"], best["max"]) == (0.20, 0.24)
+    assert second["n"] == 2 and second["paired"] == 2  # seed 3 failed: paired over seeds 1 and 2 only
+    assert second["difference"] == pytest.approx(np.mean([0.05, 0.03]))
+    assert second["p"] == pytest.approx(stats.ttest_rel([0.25, 0.27], [0.20, 0.24]).pvalue)
+    assert worst["p"] == pytest.approx(stats.ttest_rel(values["0"], values["0.2"]).pvalue)
+    higher = summarise(spec, rows, "val_loss", higher_is_better=True)
+    assert [dict(c["key"])["dropout"] for c in higher] == ["0", "0.4", "0.2"]
