@@ -37,7 +37,7 @@ OWN = {"seed", "output_dir", "save", "overwrite", "resume", "no_input", "no_show
 
 
 def make_parser():
-    parser = cli._Parser(prog="sweep.py", description=__doc__, allow_abbrev=False,
+    parser = cli.Parser(prog="sweep.py", description=__doc__, allow_abbrev=False,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
     add("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -46,19 +46,20 @@ def make_parser():
     add("--search", action="append", default=[], metavar="NAME=LOW:HIGH[:log]",
         help="a dimension drawn by Optuna's TPE sampler from a range (:log for rates)")
     add("--seeds", default="1", metavar="A-B|A,B,...", help="the seeds every configuration runs with (default: 1)")
-    add("--trials", type=cli._argparse_type(sweep_trials()), default=None, metavar="N",
+    add("--trials", type=cli.argparse_type(sweep_trials()), default=None, metavar="N",
         help="configurations a --search draws (default: 20)")
-    add("--workers", type=cli._argparse_type(sweep_workers()), default=None, metavar="N",
+    add("--workers", type=cli.argparse_type(sweep_workers()), default=None, metavar="N",
         help="worker processes on this machine (default: one per GPU, each on its own; on a CPU one per core, "
              "each on its own, up to 4)")
     add("--output-dir", metavar="DIR", help="the sweep's folder (default: runs/sweep-<date-time>)")
     add("--storage", metavar="URL", help="the study's storage (default: a SQLite file in the sweep's folder); "
         "postgresql://USER@HOST:PORT/DB lets workers on many machines share one sweep")
     add("--study", default="sweep", metavar="NAME", help="the study's name in the storage (default: sweep)")
-    add("--ensemble", type=cli._argparse_type(sweep_workers()), default=None, metavar="K",
+    add("--ensemble", type=cli.argparse_type(sweep_workers()), default=None, metavar="K",
         help="classification: also score the test set with the K best trials' probabilities averaged")
     add("--no-tensorboard", action="store_true", help="no TensorBoard logs (written by default, with HParams)")
-    add("--report", metavar="DIR", help="write the table and figures of the sweep in DIR again, and exit")
+    add("--report", metavar="DIR", help="write the table and figures of the sweep in DIR again (with --ensemble K, "
+        "score that ensemble), and exit")
     return parser
 
 
@@ -79,7 +80,7 @@ def parse(argv):
     own, rest = parser.parse_known_args(argv[1:] if script else argv)
     if own.report:
         if script or rest:
-            parser.error("--report DIR takes nothing else")
+            parser.error("--report DIR takes nothing else but --ensemble K")
         return own, None, []
     if script is None:
         parser.error(f"expected the script to sweep first: {' or '.join(SCRIPTS)} (or --report DIR)")
@@ -124,7 +125,7 @@ def check_inputs(module, flags):
 def main(argv=None):
     own, script, fixed = parse(sys.argv[1:] if argv is None else argv)
     if own.report:
-        return report_only(own.report)
+        return report_only(own.report, own.ensemble)
     spec, module, flags = build_spec(own, script, fixed)
     folder = own.output_dir or os.path.join("runs", f"sweep-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     recorded = os.path.join(folder, sweep.SPEC_FILE)
@@ -256,6 +257,8 @@ def report(folder, spec, study, name, storage, ensemble_k, module):
     from convae import sweep_report
     script = module.SCRIPT
     ensemble = None
+    if ensemble_k and spec.script != "classification.py":
+        raise UserError("--ensemble averages classifiers: this is a sweep of " + spec.script)
     if ensemble_k:
         from convae.ensemble import score as score_ensemble
         ensemble = score_ensemble(folder, spec, study, ensemble_k, module)
@@ -270,7 +273,7 @@ def report(folder, spec, study, name, storage, ensemble_k, module):
         print(f"  wrote {path}")
 
 
-def report_only(folder):
+def report_only(folder, ensemble=None):
     recorded = os.path.join(folder, sweep.SPEC_FILE)
     if not os.path.exists(recorded):
         raise UserError(f"{folder}: no {sweep.SPEC_FILE} (not a sweep's folder)")
@@ -282,7 +285,7 @@ def report_only(folder):
         raise UserError(f"{folder}: its storage has a password, which is not recorded; set it in PGPASSWORD")
     import optuna
     study = optuna.load_study(storage=sweep.open_storage(url), study_name=record["study"])
-    report(folder, spec, study, record["study"], sweep.masked(url), record.get("ensemble"),
+    report(folder, spec, study, record["study"], sweep.masked(url), ensemble or record.get("ensemble"),
            sweep.load_script(spec.script))
     return 0
 

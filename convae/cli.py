@@ -31,7 +31,7 @@ def normalize_argv(argv, options=()):
     return fixed
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse's parser with one-line errors and the list of its flags (for normalize_argv)."""
 
     flags = ("-h", "--help")
@@ -54,7 +54,7 @@ def make_parser(prog, description, paths, params, options=()):
 
     `options` are extra run settings as (flag, metavar, help) triples.
     """
-    parser = _Parser(prog=prog, description=description, allow_abbrev=False,
+    parser = Parser(prog=prog, description=description, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     flags = list(parser.flags)
 
@@ -71,7 +71,7 @@ def make_parser(prog, description, paths, params, options=()):
     for p in params:
         default = p.shown_default or ("depends on other values" if callable(p.default) else
                                       show(p.default) if p.default is not None else "none")
-        add(groups[ASKED if p.prompt else p.group or RUN], p.flag, dest=p.name, type=_argparse_type(p),
+        add(groups[ASKED if p.prompt else p.group or RUN], p.flag, dest=p.name, type=argparse_type(p),
             metavar=p.metavar or p.name.upper(), help=f"{p.help} (default: {default})")
     run = groups[RUN]
     for flag, metavar, help_text in options:
@@ -81,7 +81,7 @@ def make_parser(prog, description, paths, params, options=()):
     add(run, "--resume", action="store_true",
         help="continue the experiment that a killed run of the same command left in --output-dir, from its last "
              "finished epoch (a checkpoint is written there after every epoch)")
-    add(run, "--steps-per-dispatch", type=_argparse_type(_STEPS), metavar="N",
+    add(run, "--steps-per-dispatch", type=argparse_type(_STEPS), metavar="N",
         help="training steps run by one compiled call (default: 32 under JAX on a GPU, else 1; see docs/speed.md)")
     add(run, "--distribute", action="store_true",
         help="train on every device of the machine, each batch split between them (JAX only)")
@@ -113,7 +113,7 @@ def check_save_flag(args):
         check_save_path(args.save, overwrite=args.overwrite or not args.no_input)
 
 
-def _argparse_type(param):
+def argparse_type(param):
     def convert(text):
         try:
             return param.parse(text)
