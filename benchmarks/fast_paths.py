@@ -71,7 +71,9 @@ def main():
     workloads = {"recipe autoencoder": (lambda: autoencoder(RECIPE), x),
                  "default autoencoder": (lambda: autoencoder(DEFAULT), x),
                  "recipe classifier, stage 2": (lambda: stage_2(RECIPE), y)}
-    batches = lambda target, n: batching.training_batches(x[:n * 64], target[:n * 64], 64, 0, 0, 1)  # noqa: E731
+
+    def batches(target, n):
+        return batching.training_batches(x[:n * 64], target[:n * 64], 64, 0, 0, 1)
     print(f"images per second, medians of {args.reps} alternating repetitions of {args.steps} steps at batch 64")
     print(f"{'workload':28s}" + "".join(f"  {name:>28s}" for name in VARIANTS))
     for title, (build, target) in workloads.items():

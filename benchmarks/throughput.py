@@ -132,7 +132,9 @@ def matmul_peak(seconds):
 def time_training(models, x, y, batch_size, reps):
     """images/s of model.fit over (x, y), alternating the models, medians over `reps`."""
     steps = -(-len(x) // batch_size)
-    data = lambda: batching.training_batches(x, y, batch_size, 0, 0, 1)  # noqa: E731
+
+    def data():
+        return batching.training_batches(x, y, batch_size, 0, 0, 1)
     for model in models.values():
         model.fit(data(), steps_per_epoch=2, epochs=1, verbose=0)  # trace and warm up
     rates = {name: [] for name in models}

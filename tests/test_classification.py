@@ -122,7 +122,8 @@ def test_encoder_dropout_acts_in_stage_2_only():
     from convae.classifier import freeze_encoder, unfreeze_encoder
     encoder, _ = tiny_classifier(dropout=0.3, encoder_dropout=0.5)
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
-    same = lambda: np.array_equal(encoder(x, training=True).numpy(), encoder(x, training=False).numpy())  # noqa
+    def same():
+        return np.array_equal(encoder(x, training=True).numpy(), encoder(x, training=False).numpy())
     freeze_encoder(encoder)
     assert same(), "dropout acted in stage 1"
     unfreeze_encoder(encoder, dropout=0.5)

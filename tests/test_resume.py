@@ -58,7 +58,8 @@ def same_predictions(a, b):
     from convae.backend import keras
     from convae.idx import read_idx_images
     x = read_idx_images(TRAIN_IMAGES)[:64, :, :, None] / 255.0
-    predict = lambda path: keras().models.load_model(str(path), compile=False).predict(x, verbose=0)  # noqa: E731
+    def predict(path):
+        return keras().models.load_model(str(path), compile=False).predict(x, verbose=0)
     np.testing.assert_array_equal(predict(a), predict(b))
 
 
