@@ -1,0 +1,89 @@
+"""What experiments leave behind, in process: tables, CSV files read back by value, the numbering of a
+reused folder, the checks on a model's path."""
+import csv
+import os
+
+import pytest
+
+from convae import records
+from convae.errors import UserError
+from convae.params import Param, integer, integer_list, real
+
+PARAMS = [Param("layers", integer(1, 6), 3, ""), Param("filters", integer_list(1, 1024), [8], ""),
+          Param("dropout", real(0.0, 1.0), 0.1, "")]
+COLUMNS = [("experiment", "#"), ("layers", "layers"), ("filters", "filters"), ("dropout", "dropout"),
+           ("parameters", "parameters"), ("val_loss", "val_loss"), ("status", "status"), ("saved", "saved to")]
+
+
+def test_a_csv_reads_back_the_values_it_was_written_with(tmp_path):
+    rows = [{"experiment": 1, "layers": 2, "filters": [4, 8], "dropout": 0.25, "parameters": 1234,
+             "val_loss": 0.123456, "status": "complete", "saved": None},
+            {"experiment": 2, "layers": 1, "filters": [16], "dropout": 0.0, "parameters": 99,
+             "val_loss": 0.5, "status": "stopped at epoch 1 of 2", "saved": "m.h5"}]
+    path = records.write_csv(str(tmp_path / "experiments.csv"), rows, COLUMNS)
+    with open(path) as f:
+        assert next(csv.reader(f)) == [key for key, _ in COLUMNS]
+    back = records.read_rows(path, PARAMS)
+    assert back[0] == dict(rows[0], val_loss=0.1235)  # four decimals in the file
+    assert back[1] == dict(rows[1], val_loss=0.5)
+    assert records.read_rows(path, PARAMS, below=2) == back[:1]
+    assert records.read_rows(str(tmp_path / "none.csv"), PARAMS) == []
+
+
+def test_a_table_aligns_its_columns_under_a_rule():
+    table = records.format_table([{"experiment": 1, "dropout": 0.25}, {"experiment": 10, "dropout": None}],
+                                 [("experiment", "#"), ("dropout", "dropout")])
+    assert table.splitlines() == [" #  dropout", "--  -------", " 1   0.2500", "10         "]
+
+
+def test_a_reused_folder_is_numbered_after_its_files_and_rows(tmp_path):
+    assert records.last_experiment(str(tmp_path)) == 0
+    (tmp_path / "experiment-3-loss.png").write_bytes(b"")
+    (tmp_path / "test-experiment-4").mkdir()
+    (tmp_path / "after-experiment-2-vs-hyperparameters.png").write_bytes(b"")
+    (tmp_path / "experiment-notes.txt").write_text("")
+    assert records.last_experiment(str(tmp_path)) == 4
+    (tmp_path / "experiments.csv").write_text("experiment,layers\n7,2\nx,1\n")
+    assert records.last_experiment(str(tmp_path)) == 7
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    with pytest.raises(UserError, match="holds the checkpoint of an experiment that a killed run left"):
+        records.last_experiment(str(tmp_path))
+
+
+def test_another_programs_csv_is_refused(tmp_path):
+    path = tmp_path / "experiments.csv"
+    records.check_columns(str(path), COLUMNS)  # none yet
+    path.write_text(",".join(key for key, _ in COLUMNS) + "\n")
+    records.check_columns(str(path), COLUMNS)
+    path.write_text("experiment,fc_units\n")
+    with pytest.raises(UserError, match="the experiments of another program"):
+        records.check_columns(str(path), COLUMNS)
+
+
+def test_a_model_path_is_checked_before_any_work(tmp_path):
+    records.check_save_path(str(tmp_path / "m.h5"))
+    records.check_save_path(str(tmp_path / "m.keras"))
+    for bad, words in ((tmp_path / "m.hdf", "expected a file name ending in .h5"),
+                       (tmp_path / "no" / "m.h5", "does not exist")):
+        with pytest.raises(UserError, match=words):
+            records.check_save_path(str(bad))
+    (tmp_path / "d.h5").mkdir()
+    with pytest.raises(UserError, match="it is a directory"):
+        records.check_save_path(str(tmp_path / "d.h5"))
+    (tmp_path / "m.h5").write_bytes(b"an earlier model")
+    records.check_save_path(str(tmp_path / "m.h5"))  # overwriting allowed by default (asked at the prompt)
+    with pytest.raises(UserError, match="give --overwrite"):
+        records.check_save_path(str(tmp_path / "m.h5"), overwrite=False)
+    assert records.description_path("models/m.h5") == os.path.join("models", "m.json")
+
+
+def test_predictions_are_written_one_row_per_image(tmp_path):
+    path = records.write_predictions(str(tmp_path / "p.csv"), [3, 1], [3, 7], [0.9, 0.123456789])
+    with open(path) as f:
+        assert list(csv.reader(f)) == [["index", "true", "predicted", "confidence"], ["0", "3", "3", "0.900000"],
+                                       ["1", "1", "7", "0.123457"]]
+
+
+def test_a_timer_adds_the_seconds_of_earlier_runs():
+    clock = records.timer(100.0)
+    assert 100.0 <= clock() < 101.0
