@@ -150,12 +150,14 @@ def figures(folder, spec, table, trials, metric):
     written = []
     if not table:
         return written
-    shown = [metric] + [m for m in ("loss", "val_loss") if m != metric]
+    panels = [[metric], ["loss", "val_loss"]] if metric != "val_loss" else [["loss", "val_loss"]]
     for d in spec.dimensions:
-        fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.8), squeeze=False,
+        fig, axes = plt.subplots(1, len(panels), figsize=(max(6.8, 5.2 * len(panels)), 3.9), squeeze=False,
                                  layout="constrained")
-        for ax, m in zip(axes[0], shown):
-            _against(ax, spec, d, table, m)
+        for ax, metrics in zip(axes[0], panels):
+            for m in metrics:
+                _against(ax, spec, d, table, m)
+            ax.set_ylabel(f"final {metrics[0]}" if len(metrics) == 1 else "final loss")
         fig.suptitle(f"Final figures against {d.flag[2:]} (mean and SD over the seeds)")
         path = os.path.join(folder, f"metric-vs-{d.flag[2:]}.png")
         fig.savefig(path, dpi=100)
@@ -168,33 +170,41 @@ def figures(folder, spec, table, trials, metric):
 
 
 def _against(ax, spec, d, table, metric):
+    """One line per value of the other dimensions: `metric`'s mean over the seeds (bars: SD) against `d`."""
     others = [o for o in spec.dimensions if o.name != d.name]
     groups = {}
     for c in table:
         key = dict(c["key"])
         values = [r.get(metric) for r in c["by_seed"].values() if r.get(metric) is not None]
-        if not values:
-            continue
-        line = tuple((o.flag[2:], key[o.name]) for o in others)
-        groups.setdefault(line, []).append((_number(key[d.name]), key[d.name], values))
+        if values:
+            line = tuple((o.flag[2:], key[o.name]) for o in others)
+            groups.setdefault(line, []).append((_number(key[d.name]), key[d.name], values))
     numeric = all(isinstance(x, float) for points in groups.values() for x, _, _ in points)
     ticks = sorted({text for points in groups.values() for _, text, _ in points}, key=_sort_key)
+    style = {"loss": "--", "val_loss": "-"}.get(metric, "-")
+    what = {"loss": "training", "val_loss": "validation"}.get(metric, metric)
     for line, points in sorted(groups.items()):
         points.sort(key=lambda p: _sort_key(p[1]))
         xs = [x if numeric else ticks.index(text) for x, text, _ in points]
         means = [np.mean(v) for _, _, v in points]
         sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, _, v in points]
-        label = ", ".join(f"{k} {v}" for k, v in line) or None
-        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
-    if numeric and (d.log or (min(x for p in groups.values() for x, _, _ in p) > 0 and "rate" in d.name)):
-        ax.set_xscale("log")
+        label = ", ".join([what] + [f"{k} {v}" for k, v in line])
+        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, linestyle=style, label=label)
+    values = [x for points in groups.values() for x, _, _ in points]
+    if numeric and values and (d.log or (min(values) > 0 and max(values) / min(values) >= 8)):
+        ax.set_xscale("log")  # rates, batch sizes: a factor per step
+        ax.set_xticks(sorted(set(values)), [_short(v) for v in sorted(set(values))])
+        ax.minorticks_off()
     if not numeric:
         ax.set_xticks(range(len(ticks)), ticks)
     ax.set_xlabel(d.flag[2:])
-    ax.set_ylabel(f"final {metric}")
     ax.grid(alpha=0.3)
-    if len(groups) > 1 and len(groups) <= 8:
+    if 1 < len(groups) * 2 <= 16 or metric in ("loss", "val_loss"):
         ax.legend(fontsize=7)
+
+
+def _short(value):
+    return f"{value:g}"
 
 
 def _heatmap(plt, folder, spec, table, metric):
