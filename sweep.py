@@ -215,7 +215,7 @@ class Progress:
         if live:
             from tqdm import tqdm
             self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}]{postfix}")
 
     def update(self, study, started):
         trials = sweep.trials_of(study)
