@@ -2,7 +2,7 @@
 # The original team's three claims about their experiments, measured with sweep.py (docs/sweeps.md):
 # batch size against the fit and the generalisation, dropout against the train/validation gap (the
 # autoencoder and the classifier), and the epochs against the rest. 3 seeds each, on the first 4,000
-# MNIST training images; about half an hour on 2 cores.
+# MNIST training images; about 35 minutes on 2 cores (a Zen 4, 2026-12-04).
 #
 # usage: bash benchmarks/insights.sh [OUTPUT_DIR]
 #   MNIST_DIR, PYTHON as for benchmarks/accuracy.sh; AUTOENCODER: the autoencoder the classifier sweep
