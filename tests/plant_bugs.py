@@ -171,11 +171,11 @@ BUGS = {
     "classify defaults to the worst experiment": (
         "convae/session.py", "pick = max if self.higher_is_better else min",
         "pick = min if self.higher_is_better else max",
-        "tests/test_classification.py::test_scripted_session_repeat_plots_classify_save_exit"),
+        "tests/test_records.py::test_the_best_experiment_is_the_highest_accuracy_or_the_lowest_loss"),
     "exit without a word about the unsaved experiments": (
         "convae/session.py", "        unsaved = self.unsaved()\n        if not unsaved:",
         "        unsaved = self.unsaved()\n        if True:",
-        "tests/test_autoencoder.py::test_scripted_session_repeat_plots_save_exit"),
+        "tests/test_records.py::test_exit_asks_about_the_last_and_the_best_where_not_saved"),
     "a failed save that loses the experiments": (
         "convae/session.py", "            if not ask:\n                raise  # unattended",
         "            if True:\n                raise  # unattended",

@@ -134,8 +134,8 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
         "1", "", "", "0.2",              # 1 layer: --filters 4,8 no longer fits and is asked for; dropout 0.2
         "7",                             # not a menu choice: asked again
         "2",                             # plots and table
-        "3", "", str(tmp_path / "no" / "such" / "dir" / "ae.h5"), str(saved),  # save: a missing folder first
-        "4", "y",                        # exit although experiment 1 (the best?) is not saved
+        "3", "1", str(tmp_path / "no" / "such" / "dir" / "ae.h5"), str(saved),  # save 1: a missing folder first
+        "4", "y",                        # exit although experiment 2, the last, is not saved
     ]) + "\n"
     flags = ["--filters", "4,8", "--epochs", "1", "--batch-size", "32", "--limit", "300"]
     result = run("autoencoder.py", ["-d", TRAIN_IMAGES, *flags, "--output-dir", str(out)], cwd=tmp_path,
@@ -152,17 +152,16 @@ def test_scripted_session_repeat_plots_save_exit(tmp_path):
     assert "Pool after" not in shown  # a flag only
     assert "expected one of 1, 2, 3, 4, got '7'" in shown
     assert "does not exist" in shown
-    assert f"Saved experiment 2 to {saved}" in shown
+    assert f"Saved experiment 1 to {saved}" in shown
     for name in ("experiment-1-loss.png", "experiment-2-loss.png", "experiment-2-reconstructions.png",
                  "after-experiment-2-loss-vs-hyperparameters.png"):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "experiments.csv")))
     assert [r["layers"] for r in rows] == ["2", "1"] and [r["filters"] for r in rows] == ["4,8", "32"]
     assert [r["epochs"] for r in rows] == ["1", "1"] and rows[1]["dropout"] == "0.2000"
-    assert rows[1]["saved"] == str(saved)
-    assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 1
-    best = min(rows, key=lambda r: float(r["val_loss"]))["experiment"]
-    assert ("Experiment 1 (the best) not saved. Exit anyway?" in shown) == (best == "1")
+    assert rows[0]["saved"] == str(saved) and rows[1]["saved"] == ""
+    assert json.loads((tmp_path / "ae.json").read_text())["hyperparameters"]["layers"] == 2
+    assert "Experiment 2 (the last) not saved. Exit anyway? (y/n) [n]: y" in shown
 
 
 def test_inference_mode_is_the_network_that_trained(tmp_path):

@@ -87,3 +87,42 @@ def test_predictions_are_written_one_row_per_image(tmp_path):
 def test_a_timer_adds_the_seconds_of_earlier_runs():
     clock = records.timer(100.0)
     assert 100.0 <= clock() < 101.0
+
+
+def _session_with(tmp_path, answers, higher_is_better, figures, saved=()):
+    """A Session holding experiments whose best metric takes `figures`, in order (no network)."""
+    import io
+
+    from convae.prompts import Prompter
+    from convae.session import Session
+    out = io.StringIO()
+    metric = "val_accuracy" if higher_is_better else "val_loss"
+    session = Session(Prompter(True, io.StringIO(answers), out), str(tmp_path), [], [], metric, higher_is_better)
+    for number, figure in enumerate(figures, 1):
+        session.experiments.append(records.Experiment(
+            number, {}, None, {}, 1.0, 10, metrics={metric: figure},
+            saved_to=str(tmp_path / "m.h5") if number in saved else None))
+    return session, out
+
+
+@pytest.mark.parametrize("higher_is_better, figures, best", [
+    (True, [0.90, 0.97, 0.95], 2), (False, [0.30, 0.10, 0.20], 2), (True, [0.99, 0.90], 1), (False, [0.1, 0.2], 1)])
+def test_the_best_experiment_is_the_highest_accuracy_or_the_lowest_loss(tmp_path, higher_is_better, figures, best):
+    session, out = _session_with(tmp_path, "\n", higher_is_better, figures)
+    assert session.best().number == best
+    assert session.pick("Experiment to classify", session.best()).number == best  # Enter takes the best
+    assert f"Experiment to classify [{best}]:" in out.getvalue()
+
+
+def test_exit_asks_about_the_last_and_the_best_where_not_saved(tmp_path):
+    # the best (1) and the last (3) unsaved: both named; "n" stays
+    session, out = _session_with(tmp_path, "n\n", True, [0.99, 0.90, 0.95], saved=[2])
+    assert session.confirm_exit() is False
+    assert "Experiment 3 (the last) and experiment 1 (the best) not saved. Exit anyway? (y/n) [n]:" in out.getvalue()
+    # the best is the last and is saved, the others are not worth a word: no question
+    session, out = _session_with(tmp_path, "", True, [0.90, 0.99], saved=[2])
+    assert session.confirm_exit() is True and out.getvalue() == ""
+    # only the best unsaved: "y" leaves
+    session, out = _session_with(tmp_path, "y\n", False, [0.1, 0.3], saved=[2])
+    assert session.confirm_exit() is True
+    assert "Experiment 1 (the best) not saved. Exit anyway?" in out.getvalue()
