@@ -146,7 +146,20 @@ def test_report_agrees_with_scikit_learn():
     p, r, f, _ = precision_recall_fscore_support(y, predicted, average="macro")
     assert (report["precision"], report["recall"], report["f1"]) == pytest.approx((p, r, f))
     assert report["confusion_matrix"] == confusion_matrix(y, predicted).tolist()
-    assert report["per_class"]["2"]["support"] == 3
+    assert report["per_class"]["2"]["support"] == 3 and report["correct"] == 5
+    # a fourth class that no image has and none is predicted as; a true class given probability 0
+    y = np.array([0, 1, 2, 2])
+    probabilities = np.array([[1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 1.0, 0], [0.1, 0, 0.9, 0]])
+    report = evaluate(y, probabilities)
+    assert (report["correct"], report["errors"]) == (3, 1)
+    assert report["loss"] == pytest.approx(-np.log(1e-7) / 4 + -np.log(0.9) / 4)  # 0 counts as 1e-7
+    p, r, f, s = precision_recall_fscore_support(y, probabilities.argmax(1), labels=[0, 1, 2, 3], zero_division=0)
+    assert list(report["per_class"]) == ["0", "1", "2", "3"]
+    for c, figures in report["per_class"].items():
+        assert tuple(figures.values()) == pytest.approx((p[int(c)], r[int(c)], f[int(c)], s[int(c)])), c
+    assert list(report["per_class"]["0"]) == ["precision", "recall", "f1", "support"]
+    assert (report["precision"], report["recall"], report["f1"]) == pytest.approx((p.mean(), r.mean(), f.mean()))
+    assert report["confusion_matrix"] == confusion_matrix(y, probabilities.argmax(1), labels=[0, 1, 2, 3]).tolist()
 
 
 def test_unattended_run(tiny_autoencoder, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, TINY_AE, TRAIN_IMAGES, assert_clean_error, env_with, run
 from convae.cli import normalize_argv, resolve
 from convae.errors import EndOfInput, UserError
-from convae.params import Param, integer, integer_choice, integer_list
+from convae.params import Param, integer, integer_choice, integer_list, real, show
 from convae.prompts import Prompter
 
 
@@ -82,6 +82,20 @@ def test_integer_parsers_accept_their_bounds_and_refuse_past_them():
     for text, words in (("3", "expected 1, 5 or 9, got 3$"), ("x", "got 'x'$")):
         with pytest.raises(ValueError, match=words):
             views(text)
+
+
+def test_real_parsers_accept_their_bounds_and_say_which_they_refuse():
+    half_open, closed = real(0, 1), real(0.01, 0.9, hi_inclusive=True)
+    assert (half_open("0"), half_open(" 0.5 "), closed("0.01"), closed("0.9")) == (0, 0.5, 0.01, 0.9)
+    for parse, text, message in (
+            (half_open, "1", "expected a number from 0 to 1 (not 1 itself), got 1"),
+            (half_open, "-0.1", "expected a number from 0 to 1 (not 1 itself), got -0.1"),
+            (half_open, "x", "expected a number from 0 to 1 (not 1 itself), got 'x'"),
+            (closed, "0.95", "expected a number from 0.01 to 0.9, got 0.95"),
+            (closed, "0.005", "expected a number from 0.01 to 0.9, got 0.005")):
+        with pytest.raises(ValueError) as refused:
+            parse(text)
+        assert str(refused.value) == message
 
 
 def test_a_default_may_depend_on_the_values_resolved_before_it():
@@ -205,3 +219,64 @@ def test_missing_path_is_asked_until_a_file_parses(tmp_path):
 def test_en_dash_on_the_command_line(tmp_path):
     result = run("autoencoder.py", ["\u2013d", str(tmp_path / "missing.gz"), "\u2013\u2013no-input"], cwd=tmp_path)
     assert_clean_error(result, "missing.gz: no such file")
+
+
+# Each flag's accepted range as README and --help state it: (lowest, highest, highest accepted itself)
+RANGES = {
+    "limit": (1, None, None), "val_split": (0.01, 0.9, True), "seed": (0, None, None), "layers": (1, 6, True),
+    "kernel": (1, 15, True), "filters": (1, 1024, True), "pooling": (1, 6, True), "epochs": (1, 10000, True),
+    "batch_size": (1, 65536, True), "dropout": (0, 1, False), "fc_units": (1, 65536, True),
+    "fine_tune_epochs": (0, 10000, True), "patience": (0, 10000, True), "encoder_dropout": (0, 1, False),
+    "learning_rate": (1e-6, 1, False), "fine_tune_learning_rate": (1e-7, 1, False), "shift": (0, 0.5, True),
+    "rotation": (0, 180, True), "zoom": (0, 0.5, True)}
+
+
+def readme_flags():
+    """README's flag tables: {script: {flag: (asked, default)}}, "both" for the table of both scripts."""
+    tables, section = {}, None
+    for line in open(os.path.join(REPO, "README.md"), encoding="utf-8"):
+        if line.startswith("## "):
+            section = {"## `autoencoder.py`": "autoencoder", "## `classification.py`": "classification",
+                       "## Flags of both scripts": "both"}.get(line.strip())
+        elif section and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            flags = [f.split()[0] for f in cells[0].replace("`", "").split(", ")]
+            asked, default = ("", cells[1]) if section == "both" else (cells[1], cells[2])
+            defaults = default.split(", ") if len(flags) > 1 else [default]
+            for flag, value in zip(flags, defaults):
+                tables.setdefault(section, {})[flag] = (asked, value)
+    return tables
+
+
+@pytest.mark.parametrize("script", ["autoencoder", "classification"])
+def test_every_flag_has_the_default_range_and_question_that_readme_and_help_give(script, capsys):
+    module = __import__(script)
+    tables = readme_flags()
+    for p in module.SETTINGS + module.HYPERPARAMETERS:
+        asked, default = tables[script].get(p.flag) or tables["both"][p.flag]
+        assert asked == ("yes" if p.prompt else ""), p.flag
+        if " / " in default:  # --val-split: one default per script
+            default = default.split(" / ")[script == "classification"]
+        value = p.shown_default or show(p.default)
+        assert value == default or value.startswith(default + ",") or default.startswith(value + " ("), p.flag
+        if p.name in RANGES:
+            low, high, inclusive = RANGES[p.name]
+            below = low - (1 if isinstance(low, int) else low / 10 if low else 0.01)
+            first = p.parse(str(low))
+            assert (first[0] if isinstance(first, list) else first) == low, p.flag
+            with pytest.raises(ValueError, match="expected"):
+                p.parse(str(below))
+            if high is not None:
+                if inclusive:
+                    p.parse(str(high))
+                else:
+                    with pytest.raises(ValueError, match=r"\(not .* itself\)"):
+                        p.parse(str(high))
+                with pytest.raises(ValueError, match="expected"):
+                    p.parse(str(high * 1.5 if isinstance(high, float) else high + 1))
+    with pytest.raises(SystemExit):
+        module.parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for p in module.SETTINGS + module.HYPERPARAMETERS:
+        value = p.shown_default or show(p.default)
+        assert f"{p.flag} {p.metavar or p.name.upper()}" in shown and f"(default: {value})" in shown, p.flag

@@ -32,22 +32,38 @@ def test_a_grid_takes_the_values_the_script_takes_and_lists_by_semicolons():
     assert d.flag == "--batch-size" and d.describe() == "--batch-size in {32; 64}"
 
 
-@pytest.mark.parametrize("kind, text, words", [
-    ("grid", "batch-size", "expected NAME=VALUES"), ("grid", "seed=1,2", "not a flag the sweep can vary"),
-    ("grid", "save=a.h5", "not a flag the sweep can vary"), ("grid", "dropout=0,1", "not 1 itself"),
-    ("grid", "dropout= , ", "no values"), ("search", "dropout=0.1", "expected LOW:HIGH or LOW:HIGH:log"),
-    ("search", "dropout=0.1:0.2:ln", "expected LOW:HIGH"), ("search", "dropout=0.2:0.2", "upside down or empty"),
-    ("search", "filters=4:8", "only a number can be searched"), ("search", "epochs=0:3", "expected an integer")])
-def test_bad_dimensions_are_refused(kind, text, words):
-    with pytest.raises(UserError, match=words):
+@pytest.mark.parametrize("kind, text, message", [
+    ("grid", "batch-size", "--grid batch-size: expected NAME=VALUES, for example --grid batch-size=32,64"),
+    ("search", "dropout", "--search dropout: expected NAME=VALUES, for example --search learning-rate=1e-4:1e-2:log"),
+    ("grid", "dropout=0,1", "--grid dropout: expected a number from 0 to 1 (not 1 itself), got 1"),
+    ("grid", "dropout= , ", "--grid dropout: no values"),
+    ("search", "dropout=0.1", "--search dropout=0.1: expected LOW:HIGH or LOW:HIGH:log"),
+    ("search", "dropout=0.1:0.2:ln", "--search dropout=0.1:0.2:ln: expected LOW:HIGH or LOW:HIGH:log"),
+    ("search", "dropout=0.2:0.2", "--search dropout=0.2:0.2: the range is upside down or empty (0.2 is not below 0.2)"),
+    ("search", "dropout=0:0.5:log", "--search dropout=0:0.5:log: a log scale needs a range above 0"),
+    ("search", "filters=4:8", "--search filters: only a number can be searched; give its values with --grid"),
+    ("search", "epochs=0:3", "--search epochs: expected an integer from 1 to 10000, got 0"),
+    ("search", "dropout=0.1=0.2:0.3", "--search dropout: expected a number from 0 to 1 (not 1 itself), got '0.1=0.2'")])
+def test_bad_dimensions_are_refused_in_one_line_that_says_why(kind, text, message):
+    with pytest.raises(UserError) as refused:
         parse_dimension(kind, text, params())
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("text", ["seed=1,2", "save=a.h5", "--no-input=1", "output-dir=a"])
+def test_a_flag_the_sweep_sets_itself_is_refused_with_the_names_it_can_vary(text):
+    with pytest.raises(UserError) as refused:
+        parse_dimension("grid", text, params())
+    name = text.split("=")[0]
+    allowed = "limit, val-split, layers, kernel, filters, pooling, epochs, batch-size, dropout"
+    assert str(refused.value) == f"--grid {name}: not a flag the sweep can vary; the script's are: {allowed}"
 
 
 def test_a_search_range_keeps_its_scale_and_kind():
     d = parse_dimension("search", "epochs=1:5", params())
-    assert (d.low, d.high, d.log, d.integer) == (1, 5, False, True)
+    assert d == Dimension("epochs", "search", low=1.0, high=5.0, log=False, integer=True)
     d = parse_dimension("search", "dropout=0.01:0.5:log", params())
-    assert (d.low, d.high, d.log, d.integer) == (0.01, 0.5, True, False)
+    assert d == Dimension("dropout", "search", low=0.01, high=0.5, log=True, integer=False)
     assert flag_text(d, 0.25) == "0.25" and flag_text(parse_dimension("search", "epochs=1:5", params()), 3.0) == "3"
 
 
