@@ -252,8 +252,10 @@ def _learning_curves(plt, folder, spec, trials, table):
             values = history.get(metric, [])
             ax.plot(range(1, len(values) + 1), values, color=colour, alpha=0.7, marker="o", markersize=2,
                     label=label if metric == "val_loss" else None)
+    from matplotlib.ticker import MaxNLocator
     for ax, metric in zip(axes[0], ("training loss", "validation loss")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     if labelled:
