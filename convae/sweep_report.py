@@ -63,7 +63,7 @@ def summarise(spec, rows, metric, higher_is_better):
         table.append({"key": key, "by_seed": by_seed, "n": len(values), "mean": float(values.mean()),
                       "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
                       "min": float(values.min()), "max": float(values.max()),
-                      "minutes": float(np.mean([r["minutes"] or 0 for r in by_seed.values()]))})
+                      "minutes": _mean([r["minutes"] for r in by_seed.values() if r["minutes"] is not None])})
     table.sort(key=lambda c: -c["mean"] if higher_is_better else c["mean"])
     if not table:
         return table
@@ -79,6 +79,10 @@ def summarise(spec, rows, metric, higher_is_better):
         else:
             config["p"] = None
     return table
+
+
+def _mean(values):
+    return float(np.mean(values)) if values else None
 
 
 def _label(spec, key):
@@ -118,7 +122,8 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
             verdict = "differs" if c["p"] is not None and c["p"] < ALPHA else "within seed noise"
         sd = f"{c['sd']:.4f}" if c["sd"] is not None else "n/a"
         lines.append("| " + " | ".join(values + [str(c["n"]), f"{c['mean']:.4f}", sd, f"{c['min']:.4f}",
-                                                 f"{c['max']:.4f}", versus, p, verdict, f"{c['minutes']:.2f}"]) + " |")
+                                                 f"{c['max']:.4f}", versus, p, verdict,
+                                                 f"{c['minutes']:.2f}" if c["minutes"] is not None else "n/a"]) + " |")
     if failed:
         lines += ["", "Failed trials:", ""] + [f"- {r['trial']}: {r['error']}" for r in failed]
     if ensemble:

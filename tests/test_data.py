@@ -37,3 +37,17 @@ def test_each_epoch_has_its_own_order_drawn_from_the_seed_and_the_epoch_alone():
     first, second = epoch_order(500, 1, 0), epoch_order(500, 1, 1)
     assert sorted(first) == list(range(500)) and not np.array_equal(first, second)
     assert np.array_equal(epoch_order(500, 1, 1), second) and not np.array_equal(epoch_order(500, 2, 1), second)
+
+
+def test_a_tiny_share_still_holds_out_one_image():
+    train, val = split_indices(10, 0.01, 0)
+    assert len(val) == 1 and len(train) == 9
+
+
+def test_limit_refuses_more_images_than_the_file_holds():
+    from convae.data import settings
+    limit = {p.name: p for p in settings(0.2, "")}["limit"]
+    assert limit.fit(4, {"n_images": 4}) == 4
+    with pytest.raises(ValueError) as info:
+        limit.fit(5, {"n_images": 4})
+    assert str(info.value) == "expected at most 4 (the images in the file), got 5"

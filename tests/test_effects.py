@@ -192,6 +192,35 @@ def test_blocks_of_steps_cover_each_epoch_with_a_short_last_block():
         assert not second[0][1:].any()  # the padding row: never trained on
 
 
+def test_the_numpy_pipeline_of_jax_and_torch_gives_tensorflows_batches(monkeypatch):
+    from convae import batching
+    x = np.arange(11, dtype=np.float32).reshape(11, 1)  # 3 full batches of 3, two images left over
+    y = np.arange(11) * 10
+    expected = [(np.asarray(a).ravel(), np.asarray(b).ravel()) for a, b in batching.training_batches(x, y, 3, 7, 1, 3)]
+    monkeypatch.setattr(batching, "is_tensorflow", lambda: False)
+    got = [(np.asarray(a).ravel(), np.asarray(b).ravel()) for a, b in batching.training_batches(x, y, 3, 7, 1, 3)]
+    assert len(got) == len(expected) == 6 and all(len(a) == 3 for a, _ in got)
+    assert all(np.array_equal(a, c) and np.array_equal(b, d) for (a, b), (c, d) in zip(got, expected))
+
+
+def test_blocks_of_a_resumed_run_start_at_its_epoch_and_keep_their_shape():
+    from convae import batching
+    blocks = list(batching.block_batches(10, 3, 7, 1, 2, 2))  # resumed at epoch 1 of 2: one epoch, 2 + 1 steps
+    assert [int(real) for _, real in blocks] == [2, 1]
+    assert all(block.shape == (2, 3) and block.dtype == np.int32 for block, _ in blocks)
+    assert np.array_equal(np.concatenate([blocks[0][0], blocks[1][0][:1]]).ravel(), batching.epoch_order(10, 7, 1)[:9])
+
+
+def test_a_step_takes_the_batch_less_its_remainder_over_the_devices():
+    from convae import batching
+    from convae.errors import UserError
+    assert batching.step_batch(65) == 65 and batching.step_batch(65, 2) == 64 and batching.step_batch(2, 2) == 2
+    assert batching.steps_per_epoch(100, 5, 2) == 25 and batching.steps_per_epoch(100, 5) == 20
+    with pytest.raises(UserError) as e:
+        batching.step_batch(1, 2)
+    assert str(e.value) == "--batch-size 1 is smaller than the 2 devices it is split between"
+
+
 def test_validation_batches_cover_every_image_once_with_a_partial_last_batch():
     from convae import batching
     x = np.arange(10, dtype=np.float32).reshape(10, 1)

@@ -118,3 +118,57 @@ def test_full_mnist():
     assert hashlib.md5(header + train.tobytes()).hexdigest() == "6bbc9ace898e44ae57da46a324031adb"
     # one view on the decompressed bytes, not an array assembled image by image
     assert not train.flags.owndata
+
+
+def _message(tmp_path, content, reader=read_idx_images):
+    path = tmp_path / "f.idx"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        reader(str(path))
+    return str(info.value).replace(str(path), "PATH")
+
+
+def test_a_wrong_file_is_named_for_what_it_seems_in_one_exact_line(tmp_path):
+    expected = "expected an idx images file (magic 2051)"
+    assert _message(tmp_path, b"\x89PNG\r\n\x1a\n" + bytes(40)) == f"PATH: is a PNG image, not an idx file, {expected}"
+    assert (_message(tmp_path, b"\x89HDF\r\n\x1a\n" + bytes(40))
+            == f"PATH: is an HDF5 file (a saved model?), not an idx file, {expected}")
+    text = b"a" * 64 + b"\x00"  # text as far as the first 64 bytes tell
+    assert _message(tmp_path, text) == f"PATH: is a text file, not an idx file, {expected}"
+    assert _message(tmp_path, b"ab\x7fcd" * 8) == f"PATH: is not an idx file (magic 0x61627f63), {expected}"
+    assert (_message(tmp_path, bytes([0, 0, 8, 3]))  # the magic number alone
+            == "PATH: truncated header (4 bytes, expected 16)")
+    assert _message(tmp_path, bytes([0, 0, 8])) == f"PATH: truncated header (3 bytes), {expected}"
+
+
+def test_a_header_of_no_images_reads_as_none(tmp_path):
+    path = tmp_path / "none.idx"
+    path.write_bytes(bytes([0, 0, 8, 3]) + (0).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+    assert read_idx_images(str(path)).shape == (0, 28, 28)
+
+
+def test_a_file_that_cannot_be_read_says_why(tmp_path, monkeypatch):
+    from convae import idx
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    path = tmp_path / "locked.idx"
+    path.write_bytes(good_images())
+    monkeypatch.setattr(idx, "open", refused, raising=False)
+    with pytest.raises(OSError) as info:
+        read_idx_images(str(path))
+    assert str(info.value) == f"{path}: cannot read (Permission denied)"
+
+
+def test_a_checksum_is_the_md5_of_the_bytes():
+    from convae.files import md5_hex
+    assert md5_hex(b"abc") == "900150983cd24fb0d6963f7d28e17f72" == hashlib.md5(b"abc").hexdigest()
+
+
+@pytest.mark.parametrize("shape", [(2 ** 24, 1, 1), (1, 1, 2 ** 24)])
+def test_sizes_past_three_bytes_of_the_header_read_back(tmp_path, shape):
+    images = np.zeros(shape, np.uint8)
+    images.flat[-1] = 7
+    write_idx(str(tmp_path / "big.idx"), images)
+    back = read_idx_images(str(tmp_path / "big.idx"))
+    assert back.shape == shape and back.flat[-1] == 7

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, REPO, TINY_CL, assert_clean_error, classification_args, run
+from conftest import REPO, TINY_CL, assert_clean_error, classification_args, run
 
 OURS = os.path.join(REPO, "tests", "fixtures", "keras2")
 ENCODERS = {  # file -> what classification.py says it took

@@ -61,6 +61,50 @@ def test_a_list_default_of_one_value_is_offered_as_that_value_and_echoed_answers
     assert out.getvalue().splitlines() == ["Kernel [3]: ", "Filters [16,32]: ", "Filters [16,32]: 32, 64"]
 
 
+def test_yes_or_no_takes_the_words_in_any_case_and_enter_takes_the_default():
+    p, out = prompter("YES\nNo\n\nmaybe\ny\n")
+    assert p.confirm("Save?") is True and p.confirm("Save?") is False
+    assert p.confirm("Exit anyway?", default=True) is True
+    assert p.confirm("Save?", default=True) is True
+    shown = out.getvalue().splitlines()
+    assert shown[:3] == ["Save? (y/n) [n]: YES", "Save? (y/n) [n]: No", "Exit anyway? (y/n) [y]: "]
+    assert shown[3:] == ["Save? (y/n) [y]: maybe", "  expected y or n, got 'maybe'", "Save? (y/n) [y]: y"]
+
+
+def test_questions_are_asked_by_default_and_say_what_is_missing_in_one_line():
+    assert Prompter().enabled
+    p, out = prompter("\n5\n")
+    assert p.ask("Units", integer(1)) == 5
+    assert out.getvalue().splitlines() == ["Units: ", "  an answer is required", "Units: 5"]
+    p = Prompter(False, io.StringIO(""), io.StringIO())
+    with pytest.raises(UserError) as info:
+        p.ask("Units", integer(1))
+    assert str(info.value) == "units is required with --no-input"
+
+
+def test_a_list_default_of_several_values_is_offered_whole_and_a_piped_answer_is_echoed_as_typed():
+    p, out = prompter("\n 3 , 5  \n")
+    assert p.ask("Pooling", integer_list(1, 6), [2, 4]) == [2, 4]
+    assert p.ask("Pooling", integer_list(1, 6), [2, 4]) == [3, 5]
+    assert out.getvalue().splitlines() == ["Pooling [2,4]: ", "Pooling [2,4]:  3 , 5  "]
+
+
+def test_a_stream_that_cannot_say_whether_it_is_a_terminal_is_taken_for_a_pipe():
+    from convae.prompts import _isatty
+    closed = io.StringIO()
+    closed.close()
+    assert _isatty(object()) is False and _isatty(closed) is False and _isatty(io.StringIO()) is False
+
+
+def test_a_word_is_taken_in_any_case_and_a_wrong_one_names_the_choices():
+    from convae.params import choice
+    parse = choice("cosine", "constant")
+    assert parse(" Cosine ") == "cosine" and parse("constant") == "constant"
+    with pytest.raises(ValueError) as info:
+        parse("linear")
+    assert str(info.value) == "expected one of cosine, constant, got 'linear'"
+
+
 def test_integer_parsers_accept_their_bounds_and_refuse_past_them():
     parse = integer(1, 6)
     assert (parse("1"), parse(" 6 ")) == (1, 6)
@@ -232,7 +276,7 @@ RANGES = {
 
 
 def readme_flags():
-    """README's flag tables: {script: {flag: (asked, default)}}, "both" for the table of both scripts."""
+    """README's flag tables: {script: {flag: (asked, default, metavar)}}, "both" for the table of both scripts."""
     tables, section = {}, None
     for line in open(os.path.join(REPO, "README.md"), encoding="utf-8"):
         if line.startswith("## "):
@@ -240,11 +284,11 @@ def readme_flags():
                        "## Flags of both scripts": "both"}.get(line.strip())
         elif section and line.startswith("| `"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            flags = [f.split()[0] for f in cells[0].replace("`", "").split(", ")]
+            flags = [f.split() for f in cells[0].replace("`", "").split(", ")]  # [flag] or [flag, METAVAR]
             asked, default = ("", cells[1]) if section == "both" else (cells[1], cells[2])
             defaults = default.split(", ") if len(flags) > 1 else [default]
-            for flag, value in zip(flags, defaults):
-                tables.setdefault(section, {})[flag] = (asked, value)
+            for (flag, *metavar), value in zip(flags, defaults):
+                tables.setdefault(section, {})[flag] = (asked, value, " ".join(metavar))
     return tables
 
 
@@ -253,7 +297,7 @@ def test_every_flag_has_the_default_range_and_question_that_readme_and_help_give
     module = __import__(script)
     tables = readme_flags()
     for p in module.SETTINGS + module.HYPERPARAMETERS:
-        asked, default = tables[script].get(p.flag) or tables["both"][p.flag]
+        asked, default, _ = tables[script].get(p.flag) or tables["both"][p.flag]
         assert asked == ("yes" if p.prompt else ""), p.flag
         if " / " in default:  # --val-split: one default per script
             default = default.split(" / ")[script == "classification"]
@@ -279,4 +323,5 @@ def test_every_flag_has_the_default_range_and_question_that_readme_and_help_give
     shown = " ".join(capsys.readouterr().out.split())
     for p in module.SETTINGS + module.HYPERPARAMETERS:
         value = p.shown_default or show(p.default)
-        assert f"{p.flag} {p.metavar or p.name.upper()}" in shown and f"(default: {value})" in shown, p.flag
+        metavar = (tables[script].get(p.flag) or tables["both"][p.flag])[2]  # as README writes the flag
+        assert f"{p.flag} {metavar}" in shown and f"(default: {value})" in shown, p.flag

@@ -126,3 +126,54 @@ def test_exit_asks_about_the_last_and_the_best_where_not_saved(tmp_path):
     session, out = _session_with(tmp_path, "y\n", False, [0.1, 0.3], saved=[2])
     assert session.confirm_exit() is True
     assert "Experiment 1 (the best) not saved. Exit anyway?" in out.getvalue()
+
+
+def test_the_files_and_rows_of_a_folder_each_count_and_a_stray_csv_is_read_without_error(tmp_path):
+    (tmp_path / "experiment-5-loss.png").write_bytes(b"")
+    (tmp_path / "experiments.csv").write_text("experiment,layers\n2,1\n")
+    assert records.last_experiment(str(tmp_path)) == 5  # the figures number past the rows
+    (tmp_path / "experiments.csv").write_text("layers,dropout\n1,0.5\n")  # no experiment column
+    assert records.last_experiment(str(tmp_path)) == 5
+
+
+def test_refusals_about_a_folder_say_what_to_do_in_one_line(tmp_path):
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    with pytest.raises(UserError) as e:
+        records.last_experiment(str(tmp_path))
+    assert str(e.value) == (f"{tmp_path} holds the checkpoint of an experiment that a killed run left: continue it "
+                            f"with --resume, or remove {tmp_path / 'checkpoint.npz'} to start afresh")
+    path = tmp_path / "experiments.csv"
+    path.write_text("experiment,fc_units\n")
+    with pytest.raises(UserError) as e:
+        records.check_columns(str(path), COLUMNS)
+    assert str(e.value) == f"{path}: the experiments of another program (other columns); choose another --output-dir"
+
+
+def test_rows_that_cannot_be_read_are_left_out_one_by_one(tmp_path):
+    path = tmp_path / "experiments.csv"
+    path.write_text("experiment,layers,filters,dropout,parameters,val_loss,status,saved\n"
+                    "1,2,4,0.1,100,0.5,complete,\n3,2,4,0.1,100,0.4,complete,\n"
+                    "x,2,4,0.1,100,0.3,complete,\n2,1,8,0.2,50,0.2,complete,\n")
+    back = records.read_rows(str(path), PARAMS)
+    assert [r["experiment"] for r in back] == [1, 3, 2]  # row "x" left out, the row after it kept
+    assert [r["experiment"] for r in records.read_rows(str(path), PARAMS, below=3)] == [1, 2]
+    assert all(type(r["experiment"]) is int and type(r["parameters"]) is int for r in back)
+
+
+def test_a_csv_ends_its_lines_as_unix_does(tmp_path):
+    path = records.write_csv(str(tmp_path / "e.csv"), [{"experiment": 1, "layers": 2}], COLUMNS)
+    data = open(path, "rb").read()
+    assert b"\r" not in data and data.endswith(b"\n") and data.count(b"\n") == 2
+
+
+def test_a_new_timer_starts_from_zero():
+    assert 0.0 <= records.timer()() < 1.0
+
+
+def test_an_empty_csv_is_no_other_programs_and_a_folder_without_write_permission_is_named(tmp_path, monkeypatch):
+    (tmp_path / "experiments.csv").write_bytes(b"")
+    records.check_columns(str(tmp_path / "experiments.csv"), COLUMNS)
+    monkeypatch.setattr(records.os, "access", lambda path, mode: False)  # as a user without the right (not root)
+    with pytest.raises(UserError) as e:
+        records.check_save_path(str(tmp_path / "m.h5"))
+    assert str(e.value) == f"cannot save {tmp_path / 'm.h5'}: no permission to write in {tmp_path}"

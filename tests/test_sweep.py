@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (REPO, TRAIN_IMAGES, assert_clean_error, classification_args, run, script_env)
+from conftest import (REPO, TRAIN_IMAGES, assert_clean_error, classification_args, script_env)
 
 # 2 x 2 configurations x 2 seeds; --layers 1 does not fit --filters 4,8: those four trials fail
 GRID = ["--grid", "dropout=0,0.2", "--grid", "layers=2,1", "--seeds", "1-2"]

@@ -79,7 +79,8 @@ def test_a_spec_counts_its_trials_and_reads_back_from_json():
 @pytest.mark.parametrize("url, shown", [
     ("postgresql://me:secret@host:5432/db", "postgresql://me:***@host:5432/db"),
     ("postgresql://me@host/db", "postgresql://me@host/db"),
-    ("postgresql://me:p@ss@host/db", "postgresql://me:***@host/db"), ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db")])
+    ("postgresql://me:p@ss@host/db", "postgresql://me:***@host/db"), ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db"),
+    ("postgresql://me:a://b@host/db", "postgresql://me:***@host/db")])
 def test_a_password_never_shows(url, shown):
     assert masked(url) == shown
 
@@ -103,3 +104,70 @@ def test_the_summary_ranks_configurations_and_pairs_them_over_their_common_seeds
     assert worst["p"] == pytest.approx(stats.ttest_rel(values["0"], values["0.2"]).pvalue)
     higher = summarise(spec, rows, "val_loss", higher_is_better=True)
     assert [dict(c["key"])["dropout"] for c in higher] == ["0", "0.4", "0.2"]
+
+
+@pytest.mark.parametrize("text, seeds", [("3-3", (3,)), ("1 - 2, 5", (1, 2, 5))])
+def test_a_range_of_one_seed_and_spaces_anywhere_are_taken(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text, message", [
+    ("3-1", "--seeds 3-1: 3-1: the range ends before it begins"),
+    ("1,a", "--seeds 1,a: expected seeds such as 1-3 or 1,2,5"),
+    ("-2", "--seeds -2: expected seeds of 0 or more, such as 1-3 or 1,2,5")])
+def test_bad_seeds_say_why_in_one_line(text, message):
+    with pytest.raises(UserError) as e:
+        parse_seeds(text)
+    assert str(e.value) == message
+
+
+def test_lists_of_integers_are_gridded_by_semicolons_whatever_the_flag():
+    for name in ("kernel", "filters", "pooling"):
+        assert parse_dimension("grid", f"{name}=3,3;2,2", params()).values == ("3,3", "2,2"), name
+    assert parse_dimension("grid", "epochs=1,2", params()).values == ("1", "2")  # not a list: commas
+
+
+def test_a_dimension_describes_itself_as_the_summary_prints_it():
+    assert Dimension("dropout", "search", low=0.0, high=0.5).describe() == "--dropout from 0 to 0.5"
+    assert (Dimension("learning_rate", "search", low=1e-4, high=1e-2, log=True).describe()
+            == "--learning-rate from 0.0001 to 0.01 (log scale)")
+    assert Dimension("dropout", "grid", ("0", "0.2")).describe() == "--dropout in {0; 0.2}"
+
+
+def test_a_value_is_written_as_its_flag_takes_it():
+    grid = Dimension("epochs", "grid", ("1", "2"))
+    assert flag_text(grid, "2") == "2" and flag_text(grid, 2) == "2"
+    rate = Dimension("learning_rate", "search", low=1e-4, high=1e-2, log=True)
+    assert flag_text(rate, 0.001) == "0.001" and flag_text(rate, "1e-3") == "1e-3"
+    assert flag_text(Dimension("epochs", "search", low=1, high=5, integer=True), 3.0) == "3"
+
+
+def test_a_spec_keeps_tensorboard_off_and_reads_older_records_as_on():
+    spec = Spec("autoencoder.py", (), (), (1, 2, 3), 1, tensorboard=False)
+    assert spec.total() == 3  # seeds only: one configuration
+    assert Spec.from_json(spec.to_json()) == spec and not Spec.from_json(spec.to_json()).tensorboard
+    record = spec.to_json()
+    del record["tensorboard"]  # written before --no-tensorboard existed
+    assert Spec.from_json(record).tensorboard is True
+    search = Dimension("dropout", "search", low=0.0, high=0.5)
+    assert Spec("autoencoder.py", (), (search,), (1, 2), 4).total() == 8
+    assert Spec("autoencoder.py", (), (Dimension("dropout", "grid", ("0", "0.2")),), (1, 2), 4).total() == 4
+
+
+def test_the_summary_of_one_seed_has_no_spread_and_no_test():
+    from convae.sweep_report import configurations, summarise
+    spec = Spec("autoencoder.py", (), (Dimension("dropout", "grid", ("0", "0.2", "0.4")),), (1, 2), 1)
+    rows = [{"dropout": "0", "seed": 1, "status": "complete", "val_loss": 0.3, "minutes": 2.0},
+            {"dropout": "0", "seed": 2, "status": "complete", "val_loss": 0.4, "minutes": 4.0},
+            {"dropout": "0.2", "seed": 1, "status": "complete", "val_loss": 0.5, "minutes": None},
+            {"dropout": "0.4", "seed": 2, "status": "complete", "val_loss": 0.6, "minutes": 1.0},
+            {"dropout": "0.4", "seed": 1, "status": "running", "val_loss": 0.1, "minutes": None}]
+    assert [dict(k)["dropout"] for k, _ in configurations(spec, rows, "val_loss")] == ["0", "0.2", "0.4"]
+    best, one, other = summarise(spec, rows, "val_loss", higher_is_better=False)
+    assert best["sd"] == pytest.approx(np.std([0.3, 0.4], ddof=1)) and best["minutes"] == 3.0
+    assert one["n"] == 1 and one["sd"] is None and one["minutes"] is None  # not measured: not 0
+    assert (one["paired"], one["difference"], one["p"]) == (1, pytest.approx(0.2), None)  # one seed: no test
+    assert (other["paired"], other["p"]) == (1, None) and other["difference"] == pytest.approx(0.2)
+    alone = {"dropout": "0.2", "seed": 3, "status": "complete", "val_loss": 0.1, "minutes": 1.0}
+    best, rest = summarise(spec, [rows[0], alone], "val_loss", higher_is_better=False)
+    assert (rest["paired"], rest["difference"], rest["p"]) == (0, None, None)  # no seed in common
