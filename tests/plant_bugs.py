@@ -2,7 +2,8 @@
 each catches it.
 
 usage: python tests/plant_bugs.py [--only WORDS ...] [--jobs N] [--check]
-       (by hand, not in CI: 13 minutes with --jobs 2 on a 2-core Intel Xeon, 2026-12-01)
+       python tests/plant_bugs.py [--only WORDS ...] --together-at REV | --alone-at REV TEST ...
+       (by hand, not in CI; the times and results are in tests/README.md)
 
 For every bug below: copy the tracked files into a temporary folder, make one edit (the text it
 replaces must occur exactly once), run the one test that promises to catch it, and report
@@ -216,8 +217,9 @@ BUGS = {
 }
 
 
-# Subtler slips (issue "Tests that catch subtle slips"): each was written before its test and planted, in
-# its form of the time, in 7c0d6a0, whose suite missed them all (OLD_FORMS, `--together-at 7c0d6a0`).
+# Subtler slips (issue "Tests that catch subtle slips"), each planted, in its form of the time (OLD_FORMS), in
+# 7c0d6a0, before the tests that catch them now (`--together-at 7c0d6a0`, then `--alone-at`): which of them
+# that revision's suite missed, and which it caught too, is in tests/README.md.
 NEW_BUGS = {
     # every flag by its effect, in the unit its help states
     "rotation drawn in half the degrees asked": (
@@ -320,6 +322,26 @@ NEW_BUGS = {
     "the training loss recorded as the validation loss": (
         "classification.py", "\"val_loss\": val[\"loss\"],", "\"val_loss\": fit[\"loss\"],",
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    # added after their tests (2026-12-05), of the same kinds, where fewer than 20 above were missed at 7c0d6a0
+    "every augmentation drawn one way only": (
+        "convae/layers.py", "_keras.random.uniform((batch,), -limit, limit, seed=self.seed_generator)",
+        "_keras.random.uniform((batch,), 0.0, limit, seed=self.seed_generator)",
+        "E::test_rotation_turns_images_by_up_to_the_degrees_asked"),
+    "feature variances about zero, not about their mean": (
+        "convae/classifier.py", "variance = np.maximum(squares / len(images) - mean ** 2, 0.0)",
+        "variance = squares / len(images)", "E::test_feature_statistics_over_several_chunks_and_a_partial_one"),
+    "the cosine ending at a tenth of the rate, not at zero": (
+        "convae/networks.py", "learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps)",
+        "learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.1)",
+        "E::test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps[cosine]"),
+    "the JSON's seed the default whatever --seed says": (
+        "classification.py", '"hyperparameters": experiment.hyper, "settings": run.settings, "status": experiment.status,',
+        '"hyperparameters": experiment.hyper, "settings": dict(run.settings, seed=1), "status": experiment.status,',
+        "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
+    "the training accuracy recorded as the validation accuracy": (
+        "classification.py", 'figures = {"loss": fit["loss"], "accuracy": fit["accuracy"],',
+        'figures = {"loss": fit["loss"], "accuracy": val["accuracy"],',
+        "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     # a reused folder, a later experiment (no such code at 7c0d6a0: the numbering is new)
     "a resumed experiment 2 losing experiment 1's row": (
         "convae/session.py", "self.earlier = records.read_rows(csv_path, params, below=resumed)", "self.earlier = []",
@@ -362,6 +384,9 @@ OLD_FORMS = {
         "convae/checkpoint.py", "stopper.wait, stopper.best, stopper.best_epoch = kept[\"wait\"], kept[\"best\"]",
         "stopper.wait, stopper.best, stopper.best_epoch = 0, kept[\"best\"]"),
     "minutes recorded in seconds": NEW_BUGS["minutes recorded in seconds"][:3],
+    "the JSON's seed the default whatever --seed says": (
+        "classification.py", '"hyperparameters": experiment.hyper, "settings": settings, "status": experiment.status,',
+        '"hyperparameters": experiment.hyper, "settings": dict(settings, seed=1), "status": experiment.status,'),
     "parameters counting BatchNormalization's step counts": (
         "convae/layers.py", "for w in model.weights if not _is_count(w)))", "for w in model.weights))"),
     "the views' validation accuracy taken from the network alone": (
@@ -428,13 +453,24 @@ def try_bug(name, bug, core):
         return found, time.perf_counter() - start
 
 
-def together_at(revision):
+def checkout(revision, folder):
+    """`revision`'s tracked files in folder/project, beside the same ../shared the project has."""
+    target = os.path.join(folder, "project")
+    os.makedirs(target)
+    archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
+    if os.path.isdir(os.path.join(REPO, "..", "shared")):
+        os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
+    return target
+
+
+def together_at(revision, only=None):
     """Plant the new bugs, in their forms of `revision`, in a checkout of it, as many at once as do not
     touch the same text, and run that revision's whole suite on each such round: a suite that passes
     missed every bug of the round. Returns 0 where every round passed."""
     rounds = []
     for name, bug in NEW_BUGS.items():
-        if name in NOT_AT_7C0D6A0:
+        if name in NOT_AT_7C0D6A0 or (only and not any(w in name for w in only)):
             continue
         form = OLD_FORMS.get(name, bug[:3])
         place = next((r for r in rounds if all((f, t) != form[:2] for f, t, _ in r.values())), None)
@@ -444,12 +480,7 @@ def together_at(revision):
     status = 0
     for number, bugs in enumerate(rounds, 1):
         with tempfile.TemporaryDirectory() as folder:
-            target = os.path.join(folder, "project")
-            os.makedirs(target)
-            archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
-            if os.path.isdir(os.path.join(REPO, "..", "shared")):
-                os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), os.path.join(folder, "shared"))
+            target = checkout(revision, folder)
             for file, text, replacement in bugs.values():
                 plant(target, file, text, replacement)
             start = time.perf_counter()
@@ -465,6 +496,30 @@ def together_at(revision):
     return status
 
 
+def alone_at(revision, tests, only):
+    """Plant each new bug alone, in its form of `revision`, in a checkout of it, and run `tests` (the
+    tests of that revision that failed when the bugs were planted together, see together_at): a bug
+    under which they all pass is missed by that revision's suite, as far as a test that passes with
+    every bug planted passes with one. Returns 0."""
+    for name, bug in NEW_BUGS.items():
+        if name in NOT_AT_7C0D6A0 or (only and not any(w in name for w in only)):
+            continue
+        file, text, replacement = OLD_FORMS.get(name, bug[:3])
+        with tempfile.TemporaryDirectory() as folder:
+            target = checkout(revision, folder)
+            plant(target, file, text, replacement)
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", *tests],
+                                    cwd=target, capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"))
+            failed = sorted({line.split()[1].split("[")[0] for line in result.stdout.splitlines()
+                             if line.startswith(("FAILED", "ERROR"))})
+            summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-300:]
+            verdict = ("missed" if result.returncode == 0 else "caught by " + ", ".join(f.split("::")[-1] for f in failed)
+                       if failed else "error: " + summary)
+            print(f"{verdict:8s} {name} ({summary}; {time.perf_counter() - start:.0f} s)", flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", metavar="WORDS", help="only the bugs whose names contain these words")
@@ -473,9 +528,13 @@ def main():
                         "and run REV's whole suite (see together_at)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="N bugs at once, each pinned to one core (Linux; default 1, on every core)")
+    parser.add_argument("--alone-at", nargs="+", metavar=("REV", "TEST"), help="plant each new bug alone in REV's "
+                        "code and run only the TESTs given (see alone_at)")
     args = parser.parse_args()
+    if args.alone_at:
+        return alone_at(args.alone_at[0], args.alone_at[1:], args.only)
     if args.together_at:
-        return together_at(args.together_at)
+        return together_at(args.together_at, args.only)
     bugs = {name: bug for name, bug in BUGS.items() if not args.only or any(w in name for w in args.only)}
     if args.check:
         for file, text, _, _ in bugs.values():
