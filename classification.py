@@ -178,7 +178,7 @@ def train(run, number, hyper, progress):
     if views > 1:
         tta = metrics.evaluate(validation[1], devices.predict(averaged_over_shifts(model, views), validation[0],
                                                               run.runtime.devices))
-        figures["val_accuracy_tta"] = tta["accuracy"]
+        figures["val_accuracy_tta"], figures["val_loss_tta"] = tta["accuracy"], tta["loss"]
         print(f"  averaged over {views} shifted views (--tta): validation accuracy {tta['accuracy']:.4f}, "
               f"{tta['errors']} wrong against {val['errors']}")
     return runner.Trained(model, status, figures, extra)

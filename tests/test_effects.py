@@ -245,8 +245,10 @@ class Recorder:
         pass
 
 
-HYPER = {"epochs": 2, "fine_tune_epochs": 3, "batch_size": 16, "learning_rate": 1e-2, "fine_tune_learning_rate": 1e-2,
-         "schedule": "cosine", "patience": 1, "batch_norm": "trained", "encoder_dropout": 0.2}
+# stage 2's rate is high enough that its third epoch validates worse than its second: a checkpoint in the
+# middle of early stopping's patience (wait 1 of 2) to resume from
+HYPER = {"epochs": 2, "fine_tune_epochs": 4, "batch_size": 16, "learning_rate": 1e-2, "fine_tune_learning_rate": 0.1,
+         "schedule": "cosine", "patience": 2, "batch_norm": "trained", "encoder_dropout": 0.2}
 
 
 def trained(state=None, arrays=None):
@@ -273,6 +275,8 @@ def test_a_training_resumed_from_any_checkpoint_continues_exactly_in_every_part_
     names = set(whole[-1][1])
     assert any("seed_generator" in n for n in names) and any("moving_variance" in n for n in names)
     assert any(n.endswith("iteration") or "iterations" in n for n in names), sorted(names)
+    waits = [record["early_stopping"]["wait"] for record, _ in whole[:-1] if record["early_stopping"]]
+    assert max(waits) >= 1, waits  # some resumption starts part-way through the patience
     # resume from each write (a stage-1 epoch, the end of stage 1, a stage-2 epoch) but the last
     for k in range(len(whole) - 1):
         record, arrays = whole[k]

@@ -106,7 +106,8 @@ def _session_with(tmp_path, answers, higher_is_better, figures, saved=()):
 
 
 @pytest.mark.parametrize("higher_is_better, figures, best", [
-    (True, [0.90, 0.97, 0.95], 2), (False, [0.30, 0.10, 0.20], 2), (True, [0.99, 0.90], 1), (False, [0.1, 0.2], 1)])
+    (True, [0.90, 0.97, 0.95], 2), (False, [0.30, 0.10, 0.20], 2), (True, [0.99, 0.90], 1), (False, [0.1, 0.2], 1)],
+    ids=["accuracy-middle", "loss-middle", "accuracy-first", "loss-first"])
 def test_the_best_experiment_is_the_highest_accuracy_or_the_lowest_loss(tmp_path, higher_is_better, figures, best):
     session, out = _session_with(tmp_path, "\n", higher_is_better, figures)
     assert session.best().number == best

@@ -125,6 +125,9 @@ def test_lists_of_integers_are_gridded_by_semicolons_whatever_the_flag():
     for name in ("kernel", "filters", "pooling"):
         assert parse_dimension("grid", f"{name}=3,3;2,2", params()).values == ("3,3", "2,2"), name
     assert parse_dimension("grid", "epochs=1,2", params()).values == ("1", "2")  # not a list: commas
+    from convae.params import Param, integer_list
+    fresh = [Param("kernel", integer_list(1, 15), [3], "")]  # made here, not at the script's import
+    assert parse_dimension("grid", "kernel=3,3;2", fresh).values == ("3,3", "2")
 
 
 def test_a_dimension_describes_itself_as_the_summary_prints_it():
