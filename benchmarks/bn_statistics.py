@@ -1,11 +1,11 @@
 """The autoencoder's losses with BatchNormalization's moving averages (before) and with its statistics
-taken over 2,048 training images before each validation (after, training.batch_norm_statistics), on
+taken over training images before each validation (after, training.batch_norm_statistics), on
 the two short runs whose last epoch jumped before, drawn as docs/bn-statistics.png.
 
 usage: python benchmarks/bn_statistics.py [--out DIR] [--figure docs/bn-statistics.png]
 
 Each run is autoencoder.py itself (its main(), --no-input, seed 1); "before" sets its
-STATISTICS_IMAGES to 0. The saved model's training images are then scored in inference mode as
+BATCH_NORM_STATISTICS to False. The saved model's training images are then scored in inference mode as
 saved, and with every BatchNormalization layer's statistics recomputed over all of them (layer by
 layer, from what the layer sees): what the network gives when its statistics match its weights.
 """
@@ -28,13 +28,13 @@ RUNS = {  # name: (images, flags)
         os.path.join(mnist_dir(), "train-images-idx3-ubyte.gz"),
         ["--limit", "4096", "--layers", "2", "--filters", "128,256", "--dropout", "0.2", "--epochs", "3"]),
 }
-WAYS = {"before: moving averages": 0, "after: statistics over 2,048 images": 2048}
+WAYS = {"before: moving averages": False, "after: statistics before each validation": True}
 
 
 def train(images, flags, way, folder):
     import autoencoder
-    autoencoder.STATISTICS_IMAGES = WAYS[way]
-    name = "before" if WAYS[way] == 0 else "after"
+    autoencoder.BATCH_NORM_STATISTICS = WAYS[way]
+    name = "after" if WAYS[way] else "before"
     path = os.path.join(folder, f"ae-{name}.h5")
     autoencoder.main(["-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
                       os.path.join(folder, f"out-{name}"), "--save", path, "--overwrite"])

@@ -29,13 +29,15 @@ def distribute(verbose=False):
 
 
 def predict(model, x, devices=1, batch_size=256):
-    """model.predict, quietly, on any number of images, on `devices` devices."""
+    """model.predict, quietly, on any number of images, on `devices` devices (an array, or a list of
+    them for a model of several outputs)."""
     if devices == 1:
         return model.predict(x, batch_size=batch_size, verbose=0)
     batch = -(-batch_size // devices) * devices
     padding = (-len(x)) % devices
     padded = np.concatenate([x, np.zeros((padding, *x.shape[1:]), x.dtype)]) if padding else x
-    return model.predict(padded, batch_size=batch, verbose=0)[:len(x)]
+    predicted = model.predict(padded, batch_size=batch, verbose=0)
+    return [p[:len(x)] for p in predicted] if isinstance(predicted, list) else predicted[:len(x)]
 
 
 def validation(x, y, batch_size, devices):

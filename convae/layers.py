@@ -74,6 +74,40 @@ class BatchNormalization(_keras.layers.BatchNormalization):
         self.updates.assign(updates)
 
 
+class BatchMoments(_keras.layers.Layer):
+    """What a BatchNormalization layer `norm` (channels last) gives in training, normalising with the
+    batch's own statistics and its gamma and beta, and with it, per image, the batch's per-channel
+    mean and mean square: their mean over a pass's images is its statistics over them (batches of
+    one size). For the statistics pass of training.batch_norm_statistics; it shares `norm`'s weights.
+    Under TensorFlow the fused kernel, as in training, one pass over the tensor."""
+
+    def __init__(self, norm, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = norm
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        axes = list(range(len(x.shape) - 1))
+        if _tf is not None and len(x.shape) == 4:
+            channels, count = x.shape[-1], ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+            gamma = self.norm.gamma if self.norm.scale else _tf.ones((channels,))
+            beta = self.norm.beta if self.norm.center else _tf.zeros((channels,))
+            normalised, mean, unbiased = _tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=gamma, offset=beta, mean=self.norm.moving_mean, variance=self.norm.moving_variance,
+                epsilon=self.norm.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[:3]
+            variance = unbiased * (count - 1.0) / count
+        else:
+            mean, variance = ops.moments(x, axes=axes)
+            normalised = ops.batch_normalization(x, mean, variance, axis=-1, offset=self.norm.beta,
+                                                 scale=self.norm.gamma, epsilon=self.norm.epsilon)
+        rows = (ops.shape(x)[0], x.shape[-1])
+        return (normalised, ops.broadcast_to(mean[None], rows),
+                ops.broadcast_to((variance + ops.square(mean))[None], rows))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, (input_shape[0], input_shape[-1]), (input_shape[0], input_shape[-1])
+
+
 class RandomAffine(_keras.layers.Layer):
     """Random shift, rotation and zoom of images in training, in one resampling; identity in use.
 

@@ -52,19 +52,24 @@ def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callb
     return False
 
 
-def batch_norm_statistics(images, device_count=1, chunk=256):
+def batch_norm_statistics(images, device_count=1, batch=256):
     """A callback that gives the model's trainable BatchNormalization layers, before each epoch's
-    validation, the mean and variance of what each of them sees over `images` in inference mode,
-    layer after layer (each layer's input computed with the statistics just given to those before
-    it): the statistics of the weights as they are. Moving averages of the batches' statistics lag
-    weights that a short run still moves fast; the network that validates, is checkpointed and is
-    saved is then not the one that trained, and a last epoch's validation loss could be three times
-    its training loss (docs/design.md). It costs a forward pass over `images` per layer, so a few
-    thousand images are plenty."""
+    validation, the mean and variance of what each of them sees over `images` with the weights as
+    they are: "precise BatchNorm". Moving averages of the batches' statistics lag weights that a
+    short run still moves fast; the network that validates, is checkpointed and is saved is then
+    not the one that trained, and a last epoch's validation loss could be three times its training
+    loss (docs/design.md).
+
+    One inference pass (dropout off) over `images` in the compiled predict function gives every
+    layer's statistics at once: in that pass each of those layers normalises with its batch's own
+    statistics, as in training, and hands out each image's per-channel mean and mean square;
+    their averages over all the images become the layer's moving mean and variance (see
+    `statistics_images` for how many)."""
     k = keras()
 
     class Statistics(k.callbacks.Callback):
-        parts, done = None, False
+        layers = probe = None
+        done = False
 
         def on_epoch_begin(self, epoch, logs=None):
             self.done = False
@@ -77,22 +82,51 @@ def batch_norm_statistics(images, device_count=1, chunk=256):
                 self.update()
 
         def update(self):
-            if self.parts is None:
-                layers = [layer for layer in self.model.layers
-                          if isinstance(layer, k.layers.BatchNormalization) and layer.trainable]
-                self.parts = [(layer, k.Model(self.model.inputs, layer.input)) for layer in layers]
-            for layer, part in self.parts:
-                total = squares = 0.0
-                for start in range(0, len(images), chunk):
-                    seen = devices.predict(part, images[start:start + chunk], device_count).astype(np.float64)
-                    seen = seen.reshape(-1, seen.shape[-1])
-                    total, squares = total + seen.sum(axis=0), squares + (seen ** 2).sum(axis=0)
-                count = len(images) * np.prod(part.output_shape[1:-1])
-                mean = total / count
-                layer.moving_mean.assign(mean.astype("float32"))
-                layer.moving_variance.assign(np.maximum(squares / count - mean ** 2, 0.0).astype("float32"))
+            if self.probe is None:
+                self.layers, self.probe = statistics_probe(self.model)
+            if self.layers:
+                moments = devices.predict(self.probe, images, device_count, even_batch(len(images), batch))
+                for layer, mean, square in zip(self.layers, moments[0::2], moments[1::2]):
+                    mean, square = mean.astype(np.float64).mean(axis=0), square.astype(np.float64).mean(axis=0)
+                    layer.moving_mean.assign(mean.astype("float32"))
+                    layer.moving_variance.assign(np.maximum(square - mean ** 2, 0.0).astype("float32"))
             self.done = True
     return Statistics()
+
+
+def statistics_probe(model):
+    """(layers, probe): `model`'s trainable BatchNormalization layers (channels last), and a model
+    sharing all of `model`'s layers whose outputs are, for each of those layers in turn, each
+    image's per-channel mean and mean square of what the layer sees, the layer normalising with
+    its batch's statistics."""
+    from convae.layers import BatchMoments
+    k = keras()
+    layers, outputs = [], []
+
+    def call(layer, *args, **kwargs):
+        if not (isinstance(layer, k.layers.BatchNormalization) and layer.trainable and layer.axis in (-1, 3)):
+            return layer(*args, **kwargs)
+        normalised, mean, square = BatchMoments(layer, name=f"{layer.name}_moments")(args[0])
+        layers.append(layer)
+        outputs.extend([mean, square])
+        return normalised
+    copy = k.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
+    return layers, (k.Model(copy.inputs, outputs) if layers else None)
+
+
+def statistics_images(count, share=5, fewest=512, most=2048):
+    """How many of `count` training images batch_norm_statistics takes: a `share`-th of them, at least
+    `fewest` and at most `most` (all where there are fewer). The pass costs about a third of a
+    training step per image, so a fifth of an epoch's images is about 5% of its time on the
+    small runs where its cost shows; fewer than about 500 images gave noticeably noisier statistics
+    (docs/design.md)."""
+    return min(count, max(fewest, min(most, count // share)))
+
+
+def even_batch(count, largest):
+    """The batch size at most `largest` that splits `count` images into the fewest, most even batches
+    (no last batch of a few images, whose statistics would be those of a few)."""
+    return -(-count // -(-count // largest)) if count else largest
 
 
 def early_stopping(patience):
