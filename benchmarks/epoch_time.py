@@ -153,7 +153,7 @@ def timed_lines(command, env=None, watch=None, cwd=None):
                     complete = text[:text.rfind("\n") + 1]
                     read[path] = read.get(path, 0) + len(complete.encode())
                 now = time.monotonic() - start
-                lines += [(now, f"{path}: {line}") for line in complete.splitlines()]
+                lines += [(now, f"{path}\t{line}") for line in complete.splitlines()]
             if finished:
                 break
             time.sleep(0.05)
@@ -164,15 +164,16 @@ def timed_lines(command, env=None, watch=None, cwd=None):
 
 
 def epoch_seconds(lines, after=None):
-    """Seconds between consecutive closing lines of epochs, per source (the file a line came from, where
-    watched), counting only lines after the first that contains `after`."""
+    """Seconds between consecutive closing lines of epochs, per source (the file a watched line came
+    from, before a tab), counting only lines after the first that contains `after`."""
     started = after is None
     last, seconds = {}, []
     for t, line in lines:
         if not started:
             started = after in line
             continue
-        source, _, text = line.rpartition(": ") if ".log: " in line else ("", "", line)
+        source, watched, text = line.partition("\t")
+        source, text = (source, text) if watched else ("", line)
         if CLOSING.match(text):
             if source in last:
                 seconds.append(t - last[source])
@@ -181,6 +182,7 @@ def epoch_seconds(lines, after=None):
 
 
 def project_run(name, images, epochs, folder, autoencoder=None):
+    folder = tempfile.mkdtemp(prefix=f"{name}-", dir=folder)  # a fresh --output-dir for every run
     common = ["--no-input", "--seed", "1", "--limit", str(images)]
     if name in NETWORKS:
         command = [sys.executable, "autoencoder.py", "-d", TRAIN, *project_flags(name), "--epochs", str(epochs),
@@ -194,11 +196,11 @@ def project_run(name, images, epochs, folder, autoencoder=None):
                    "--epochs", "1", "--fine-tune-epochs", str(epochs), "--output-dir", os.path.join(folder, "runs"),
                    *common]
         return epoch_seconds(timed_lines(command, cwd=REPO), after="Stage 2")
-    out = os.path.join(folder, f"sweep-{time.monotonic_ns()}")
+    out = os.path.join(folder, "sweep")
     command = [sys.executable, "sweep.py", "autoencoder.py", "-d", TRAIN, "--limit", str(images),
                "--batch-size", "64", "--epochs", str(epochs), "--seeds", "1-2", "--workers", "2",
                "--no-tensorboard", "--output-dir", out]
-    return epoch_seconds(timed_lines(command, watch=os.path.join(out, "workers", "*.log"), cwd=REPO))
+    return epoch_seconds(timed_lines(command, watch=os.path.join(out, "trials", "*", "log.txt"), cwd=REPO))
 
 
 def keras2_run(name, images, epochs):

@@ -78,3 +78,24 @@ def test_the_recipe_script_runs_both_scripts_with_its_settings(tmp_path):
     assert (hyper["dropout"], hyper["encoder_dropout"], hyper["fine_tune_epochs"], hyper["batch_size"]) == \
         (0.2, 0.0, 9, 64)
     assert (classifier["settings"]["tta"], classifier["settings"]["limit"]) == (9, 1000)
+
+
+def test_epoch_time_counts_from_one_epoch_line_to_the_next_per_worker():
+    """benchmarks/epoch_time.py: an epoch's seconds run from the closing line of one epoch to the next
+    (Keras 3's and Keras 2's lines), per worker log, after a marker where given; the first epoch
+    is never counted."""
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    spec = importlib.util.spec_from_file_location("epoch_time", os.path.join(REPO, "benchmarks", "epoch_time.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    keras3 = [(1.0, "Epoch 1/3"), (9.0, "51/51 - 8s - 150ms/step - loss: 0.4 - val_loss: 0.2"), (9.1, "Epoch 2/3"),
+              (14.0, "51/51 - 5s - 96ms/step - loss: 0.2 - val_loss: 0.1"), (14.5, "Epoch 3/3"),
+              (20.0, "51/51 - 6s - 110ms/step - loss: 0.1 - val_loss: 0.1"), (21.0, "Experiment 1: loss 0.1")]
+    assert module.epoch_seconds(keras3) == pytest.approx([5.0, 6.0])
+    keras2 = [(2.0, "52/52 - 7s - loss: 0.4 - val_loss: 0.2 - 7s/epoch - 130ms/step"), (3.0, "Stage 2"),
+              (6.0, "52/52 - 3s - loss: 0.3 - 3s/epoch - 60ms/step"), (8.5, "52/52 - 2s - loss: 0.2 - 2s/epoch")]
+    assert module.epoch_seconds(keras2) == pytest.approx([4.0, 2.5])
+    assert module.epoch_seconds(keras2, after="Stage 2") == pytest.approx([2.5])
+    workers = [(1.0, "a/log.txt\t51/51 - 9s - 1s/step - loss: 0.2"), (2.0, "b/log.txt\t51/51 - 9s - 1s/step"),
+               (5.0, "a/log.txt\t51/51 - 4s - 1s/step - loss: 0.1"), (7.0, "b/log.txt\t51/51 - 5s - 1s/step")]
+    assert module.epoch_seconds(workers) == pytest.approx([4.0, 5.0])

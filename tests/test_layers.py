@@ -135,3 +135,46 @@ def test_saved_classifier_holds_keras_augmentation_layers_and_predicts_the_same(
     assert stock == {"RandomTranslation", "RandomRotation", "RandomZoom"}
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("fused, batch", [(True, 64), (False, 64), (True, 16), (False, 16)])
+def test_the_statistics_pass_gives_every_layer_the_statistics_of_what_it_sees(fused, batch, monkeypatch):
+    """One pass, two layers: each BatchNormalization layer ends with the mean and variance over all
+    the images of what it sees in inference mode, given the statistics just given to the layer before
+    it. In several batches (16: of 13, 12 and 12 images) the first layer's are still exact; the
+    second's input was normalised with each batch's own statistics in the pass, so close only."""
+    k, tf = keras_and_tf()
+    from convae import layers, training
+    if not fused:
+        monkeypatch.setattr(layers, "_tf", None)
+    rng = np.random.default_rng(1)
+    inputs = k.Input((6, 5, 2))
+    x = layers.BatchNormalization(name="bn1")(k.layers.Conv2D(3, 3, padding="same", name="c1")(inputs))
+    x = k.layers.Dropout(0.5, name="drop")(x)  # off in the pass
+    x = layers.BatchNormalization(name="bn2")(k.layers.Conv2D(4, 3, padding="same", name="c2")(x))
+    model = k.Model(inputs, k.layers.Conv2D(1, 3, padding="same")(x))
+    model.get_layer("bn1").set_weights([np.full(3, 2.0, np.float32), np.full(3, 0.5, np.float32),
+                                        np.zeros(3, np.float32), np.ones(3, np.float32), np.float32(0)])
+    images = rng.normal(3.0, 2.0, (37, 6, 5, 2)).astype(np.float32)
+    callback = training.batch_norm_statistics(images, batch=batch)
+    callback.set_model(model)
+    callback.update()
+    for name, rtol in (("bn1", 1e-4), ("bn2", 1e-4 if batch > len(images) else 0.1)):
+        layer = model.get_layer(name)
+        seen = k.Model(model.input, layer.input).predict(images, verbose=0).reshape(-1, layer.input.shape[-1])
+        np.testing.assert_allclose(layer.moving_mean.numpy(), seen.mean(axis=0), rtol=rtol, atol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), seen.var(axis=0), rtol=10 * rtol, atol=1e-5)
+    assert model.get_layer("bn1").moving_variance.numpy().max() > 1.5  # not left at its start (1)
+
+
+@pytest.mark.parametrize("count, expected", [(320, 320), (600, 512), (3276, 655), (4000, 800), (10240, 2048),
+                                             (48000, 2048)])
+def test_the_statistics_take_a_fifth_of_the_images_from_512_to_2048(count, expected):
+    from convae.training import statistics_images
+    assert statistics_images(count) == expected
+
+
+@pytest.mark.parametrize("count, largest, expected", [(37, 16, 13), (512, 256, 256), (513, 256, 171), (100, 256, 100)])
+def test_the_statistics_pass_splits_its_images_into_even_batches(count, largest, expected):
+    from convae.training import even_batch
+    assert even_batch(count, largest) == expected
