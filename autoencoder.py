@@ -13,7 +13,6 @@ from convae.params import Param, differences, integer, integer_list, per_layer, 
 from convae.runtime import Runtime
 
 MAX_LAYERS = 6
-BATCH_NORM_STATISTICS = True  # BatchNormalization's statistics taken before each validation (training.fit)
 
 
 def _fit_pooling(value, values):
@@ -108,8 +107,7 @@ def train(run, number, hyper, progress):
     interrupted = training.fit(model, train_images, train_images, run.data.validation, hyper["epochs"],
                                hyper["batch_size"], keeper, run.runtime, progress.callbacks, seed=run.settings["seed"],
                                initial_epoch=state.epoch,
-                               statistics_from=train_images[:training.statistics_images(len(train_images))]
-                               if BATCH_NORM_STATISTICS else None)
+                               statistics_from=train_images[:training.statistics_images(len(train_images))])
     done = len(state.history.get("loss", []))
     status = f"stopped at epoch {done} of {hyper['epochs']}" if interrupted else "complete"
     if not done:

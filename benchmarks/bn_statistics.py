@@ -5,7 +5,7 @@ the two short runs whose last epoch jumped before, drawn as docs/bn-statistics.p
 usage: python benchmarks/bn_statistics.py [--out DIR] [--figure docs/bn-statistics.png]
 
 Each run is autoencoder.py itself (its main(), --no-input, seed 1); "before" sets its
-BATCH_NORM_STATISTICS to False. The saved model's training images are then scored in inference mode as
+statistics to none (convae.training.statistics_images gives 0); the script runs by runpy, not imported. The saved model's training images are then scored in inference mode as
 saved, and with every BatchNormalization layer's statistics recomputed over all of them (layer by
 layer, from what the layer sees): what the network gives when its statistics match its weights.
 """
@@ -32,12 +32,21 @@ WAYS = {"before: moving averages": False, "after: statistics before each validat
 
 
 def train(images, flags, way, folder):
-    import autoencoder
-    autoencoder.BATCH_NORM_STATISTICS = WAYS[way]
+    import runpy
+    from convae import training
     name = "after" if WAYS[way] else "before"
     path = os.path.join(folder, f"ae-{name}.h5")
-    autoencoder.main(["-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
-                      os.path.join(folder, f"out-{name}"), "--save", path, "--overwrite"])
+    chosen = training.statistics_images
+    training.statistics_images = chosen if WAYS[way] else (lambda count: 0)
+    sys.argv = ["autoencoder.py", "-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
+                os.path.join(folder, f"out-{name}"), "--save", path, "--overwrite"]
+    try:
+        runpy.run_path(os.path.join(REPO, "autoencoder.py"), run_name="__main__")
+    except SystemExit as end:
+        if end.code:
+            raise
+    finally:
+        training.statistics_images = chosen
     with open(os.path.splitext(path)[0] + ".json") as f:
         return path, json.load(f)
 

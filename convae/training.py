@@ -40,7 +40,7 @@ def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callb
         callbacks = [devices.validation(*validation, batch_size, runtime.devices), *callbacks]
     else:
         validation_data = batching.validation_batches(*validation, batch_size)
-    if statistics_from is not None:
+    if statistics_from is not None and len(statistics_from):
         callbacks = [batch_norm_statistics(statistics_from, runtime.devices), *callbacks]
     try:
         with _ctrl_c_between_steps() as stop:
