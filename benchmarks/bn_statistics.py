@@ -4,10 +4,11 @@ the two short runs whose last epoch jumped before, drawn as docs/bn-statistics.p
 
 usage: python benchmarks/bn_statistics.py [--out DIR] [--figure docs/bn-statistics.png]
 
-Each run is autoencoder.py itself (its main(), --no-input, seed 1); "before" sets its
-statistics to none (convae.training.statistics_images gives 0); the script runs by runpy, not imported. The saved model's training images are then scored in inference mode as
-saved, and with every BatchNormalization layer's statistics recomputed over all of them (layer by
-layer, from what the layer sees): what the network gives when its statistics match its weights.
+Each run is autoencoder.py's experiment with --no-input and seed 1, by the one call the script makes
+(experiment.unattended); "before" sets its statistics to none (convae.training.statistics_images
+gives 0). The saved model's training images are then scored in inference mode as saved, and with
+every BatchNormalization layer's statistics recomputed over all of them (layer by layer, from what
+the layer sees): what the network gives when its statistics match its weights.
 """
 import argparse
 import json
@@ -32,19 +33,24 @@ WAYS = {"before: moving averages": False, "after: statistics before each validat
 
 
 def train(images, flags, way, folder):
-    import runpy
-    from convae import training
+    """One run of autoencoder.py's experiment with `flags` and --no-input, by the one call the script makes
+    (experiment.unattended); "before" gives it no images for the statistics (training.statistics_images 0)."""
+    from convae import definitions, experiment, records, training
+    from convae.prompts import Prompter
+    from convae.runtime import Runtime
+    from convae.session import Session
     name = "after" if WAYS[way] else "before"
     path = os.path.join(folder, f"ae-{name}.h5")
+    definition = definitions.of("autoencoder.py")
+    args = definition.parse_args(["-d", images, *flags, "--no-input", "--seed", "1"])
+    runtime = Runtime()
+    inputs = definition.load(args, Prompter(enabled=False), runtime)
+    config = experiment.Config.from_values(definition, vars(args), inputs)
+    session = Session(records.make_output_dir(os.path.join(folder, f"out-{name}"), "autoencoder"), definition)
     chosen = training.statistics_images
     training.statistics_images = chosen if WAYS[way] else (lambda count: 0)
-    sys.argv = ["autoencoder.py", "-d", images, *flags, "--no-input", "--seed", "1", "--output-dir",
-                os.path.join(folder, f"out-{name}"), "--save", path, "--overwrite"]
     try:
-        runpy.run_path(os.path.join(REPO, "autoencoder.py"), run_name="__main__")
-    except SystemExit as end:
-        if end.code:
-            raise
+        experiment.unattended(definition, config, inputs, runtime, session, save=path)
     finally:
         training.statistics_images = chosen
     with open(os.path.splitext(path)[0] + ".json") as f:

@@ -37,11 +37,12 @@ def project(batch_size, bf16, steps, reps=5):
     model = project_autoencoder(dict(ORIGINAL, batch_size=batch_size))
     x = np.random.default_rng(0).random((steps * batch_size, 28, 28, 1), dtype=np.float32)
     validation = (x[:batch_size], x[:batch_size])
-    training.fit(model, x[:3 * batch_size], x[:3 * batch_size], validation, 1, batch_size, checkpointer(State()))
+    training.fit(model, (x[:3 * batch_size], x[:3 * batch_size]), validation, training.Schedule(1, batch_size),
+                 checkpointer(State()))
     rates = []
     for rep in range(reps):
         start = time.perf_counter()
-        training.fit(model, x, x, validation, 1, batch_size, checkpointer(State()), seed=rep)
+        training.fit(model, (x, x), validation, training.Schedule(1, batch_size, seed=rep), checkpointer(State()))
         rates.append(steps * batch_size / (time.perf_counter() - start))
     return float(np.median(rates))
 

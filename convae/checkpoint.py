@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import zipfile
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -57,6 +57,18 @@ class Resumed:
     experiment: int
     state: State
     arrays: dict
+
+
+@dataclasses.dataclass
+class Bookkeeping:
+    """Where a training stands and where it writes: the checkpoint's state and file, the variables to
+    resume from (None for a fresh start), the clock of its seconds, and the callbacks every fit of the
+    experiment takes besides its own (TensorBoard's)."""
+    state: State = dataclasses.field(default_factory=State)
+    file: Optional["File"] = None
+    arrays: Optional[dict] = None
+    clock: Optional[Callable] = None
+    callbacks: list = dataclasses.field(default_factory=list)
 
 
 def path_in(output_dir):

@@ -6,7 +6,7 @@ import numpy as np
 
 from convae import batching, devices, metrics, plots, records, training
 from convae.backend import keras
-from convae.checkpoint import State, checkpointer, model_variables
+from convae.checkpoint import Bookkeeping, checkpointer, model_variables
 from convae.files import write_text_atomic
 from convae.networks import all_layers, averaged_over_shifts, compile_classifier
 from convae.runtime import Runtime
@@ -78,17 +78,17 @@ def unfreeze_encoder(encoder, batch_norm="frozen", dropout=0.0):
         layer.rate = dropout
 
 
-def train_two_stages(model, encoder, train, validation, hyper, state=None, file=None, arrays=None, clock=None,
-                     callbacks=(), seed=0, runtime=None):
-    """Train the head with the encoder frozen, then everything; return (state, status).
+def train_two_stages(model, encoder, data, hyper, bookkeeping=None, seed=0, runtime=None):
+    """Train the head with the encoder frozen, then everything, on `data` (data.Split); return (state, status).
 
-    `state` (checkpoint.State) says where the experiment stands: a fresh one starts at stage 1; one
-    read from a checkpoint, with the checkpoint's `arrays`, continues after the epoch it was written
-    at, as if never interrupted. After every epoch the state is written to `file` (checkpoint.File),
-    with the seconds from `clock()`. The state comes back with the history of both stages.
+    `bookkeeping` (checkpoint.Bookkeeping) says where the experiment stands: a fresh state starts at
+    stage 1; one read from a checkpoint, with the checkpoint's arrays, continues after the epoch it
+    was written at, as if never interrupted. After every epoch the state is written to its file, with
+    the seconds from its clock. The state comes back with the history of both stages.
     """
-    x, y = train
-    state = state or State()
+    bookkeeping = bookkeeping or Bookkeeping()
+    state, file, arrays = bookkeeping.state, bookkeeping.file, bookkeeping.arrays
+    x = data.train[0]
     runtime = runtime or Runtime()
     steps = batching.steps_per_epoch(len(x), hyper["batch_size"], runtime.devices)
 
@@ -101,13 +101,14 @@ def train_two_stages(model, encoder, train, validation, hyper, state=None, file=
         state.stage, state.epoch = stage, first
         if not first:
             state.early_stopping = None
-        stopper = training.early_stopping(hyper.get("patience", 0))
-        keeper = checkpointer(state, file, clock, stopper, arrays if resuming else None)
+        stopper = training.early_stopping(hyper["patience"])
+        keeper = checkpointer(state, file, bookkeeping.clock, stopper, arrays if resuming else None)
         arrays = None
         print(f"Stage {stage}: {('the fully connected head only', 'the whole network')[stage - 1]}, "
               f"{_epochs(epochs)}" + (f", from epoch {first + 1}" if first else ""))
-        interrupted = training.fit(model, x, y, validation, epochs, hyper["batch_size"], keeper, runtime,
-                                   ([stopper] if stopper else []) + list(callbacks), seed + stage - 1, first)
+        schedule = training.Schedule(epochs, hyper["batch_size"], seed + stage - 1, first)
+        interrupted = training.fit(model, data.train, data.validation, schedule, keeper, runtime,
+                                   ([stopper] if stopper else []) + list(bookkeeping.callbacks))
         return interrupted, state.epoch
 
     if state.stage == 1:
@@ -123,7 +124,7 @@ def train_two_stages(model, encoder, train, validation, hyper, state=None, file=
         state.stage, state.epoch, state.early_stopping = 2, 0, None
         if file is not None:
             file.write(state, {f"model/{name}": variable.numpy() for name, variable in model_variables(model).items()})
-    unfreeze_encoder(encoder, hyper.get("batch_norm", "frozen"), hyper.get("encoder_dropout", 0.0))
+    unfreeze_encoder(encoder, hyper["batch_norm"], hyper["encoder_dropout"])
     interrupted, done = run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])
     status = f"stopped in stage 2 at epoch {done} of {hyper['fine_tune_epochs']}" if interrupted else "complete"
     return state, status

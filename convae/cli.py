@@ -1,6 +1,5 @@
 """Command-line plumbing shared by both scripts: flags, prompts for what they left open, exit codes."""
 import argparse
-import json
 import os
 import sys
 
@@ -130,8 +129,10 @@ def resolve(params, given, prompter, context, previous=None):
     asked for (those with a prompt) with the previous experiment's value, or else the default, in
     brackets, and otherwise take the default. `context` holds facts about the data (image size,
     number of images) that some checks need. On a repeat (`previous` given), a flag that no
-    longer fits the answers (--filters 4,8 after answering 1 layer) is asked for instead.
+    longer fits the answers (--filters 4,8 after answering 1 layer) is asked for instead. Without a
+    `prompter` (None) nothing is asked.
     """
+    asking = prompter is not None and prompter.enabled
     values = dict(context)
     for p in params:
         label = p.prompt
@@ -140,14 +141,14 @@ def resolve(params, given, prompter, context, previous=None):
                 values[p.name] = p.resolve(given[p.name], values)
                 continue
             except ValueError as e:
-                if previous is None or not prompter.enabled:
+                if previous is None or not asking:
                     raise UserError(f"{p.flag}: {e}") from None
                 print(f"  {p.flag} {show(given[p.name])} does not fit this experiment: {e}")
                 label = label or p.flag
         default = _fitting(p, (previous or {}).get(p.name), values)
         if default is None:
             default = _fitting(p, p.default_for(values), values)
-        if label and prompter.enabled:
+        if label and asking:
             values[p.name] = prompter.ask(label, lambda text, p=p: p.resolve(p.parse(text), values), default)
         elif default is not None or p.default_for(values) is None:
             values[p.name] = default
@@ -175,21 +176,14 @@ def _why(param, value, values):
     return ""
 
 
-def resume_point(args, params, context, identity):
-    """With --resume, (hyperparameters, checkpoint.Resumed) of the checkpoint in --output-dir; else (None, None).
-
-    The experiment's hyperparameters are the checkpoint's (nothing is asked); flags given on the
-    command line must agree with them, and the script, data and settings must be the same.
-    """
+def resumed_hyperparameters(args, params, context):
+    """With --resume, the hyperparameters of the checkpoint in --output-dir (nothing is asked): flags given
+    on the command line must agree with them. None without --resume."""
     from convae import checkpoint
-    from convae.prompts import Prompter
     if not args.resume:
-        return None, None
-    path = checkpoint.path_in(args.output_dir)
-    record, arrays = checkpoint.read(path)
-    hyper = resolve(params, vars(args), Prompter(enabled=False), context, previous=record.get("hyperparameters"))
-    checkpoint.check_same_run(path, record, dict(identity, hyperparameters=json.loads(json.dumps(hyper))))
-    return hyper, checkpoint.Resumed(record["experiment"], checkpoint.State.from_record(record), arrays)
+        return None
+    record, _ = checkpoint.read(checkpoint.path_in(args.output_dir))
+    return resolve(params, vars(args), None, context, previous=record.get("hyperparameters"))
 
 
 def ask_file(prompter, label, given, load, flag):

@@ -101,3 +101,19 @@ def set_jax_train_function(model, function):
 def jax_train_function(model):
     """The train function model.fit will call (None after a compile)."""
     return getattr(model, "train_function", None)
+
+
+def fail_trial(study, trial):
+    """Mark `trial` (running) failed now, as Optuna's heartbeat does once its grace period is over
+    (the storage's set_trial_state_values: Optuna has no public call for another process's trial).
+    Returns the trial as stored after, or None where another process changed its state first."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+    storage = _attribute(study, "_storage", "optuna.study.Study")
+    trial_id = _attribute(trial, "_trial_id", "optuna.trial.FrozenTrial")
+    try:
+        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            return None
+    except UpdateFinishedTrialError:  # it finished, or another process failed it first
+        return None
+    return storage.get_trial(trial_id)

@@ -217,3 +217,139 @@ def test_set(folder, images, labels, predicted, matrix, points, number, show=Fal
         embedding(points, labels, os.path.join(folder, "encoder_features_pca.png"),
                   "Encoder features of the test images (PCA), by true class", show=show),
     ]
+
+
+# A sweep's figures ----------------------------------------------------------------------------------
+
+def sweep(folder, dimensions, table, curves, metric, label):
+    """A sweep's figures in `folder`: the metric (and the training and validation losses) against each
+    of its `dimensions` (sweep.spec.Dimension); a heat map where two vary; every trial's learning
+    curves (`curves`: (configuration key, history) pairs), coloured by configuration and named by
+    `label(key)`. `table`: the configurations, best first (sweep.report.summarise)."""
+    use_windows(False)  # a sweep draws files only
+    import matplotlib.pyplot as plt
+    written = []
+    if not table:
+        return written
+    panels = [[metric], ["loss", "val_loss"]] if metric != "val_loss" else [["loss", "val_loss"]]
+    for d in dimensions:
+        fig, axes = plt.subplots(1, len(panels), figsize=(max(6.8, 5.2 * len(panels)), 3.9), squeeze=False,
+                                 layout="constrained")
+        for ax, metrics in zip(axes[0], panels):
+            for m in metrics:
+                _against(ax, dimensions, d, table, m)
+            ax.set_ylabel(f"final {metrics[0]}" if len(metrics) == 1 else "final loss")
+        fig.suptitle(f"Final figures against {d.flag[2:]} (mean and SD over the seeds)")
+        path = os.path.join(folder, f"metric-vs-{d.flag[2:]}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    if len(dimensions) == 2:
+        written.append(_heatmap(plt, folder, dimensions, table, metric))
+    written.append(_learning_curves(plt, folder, curves, table, label))
+    return written
+
+
+def _against(ax, dimensions, d, table, metric):
+    """One line per value of the other dimensions: `metric`'s mean over the seeds (bars: SD) against `d`."""
+    others = [o for o in dimensions if o.name != d.name]
+    groups = {}
+    for c in table:
+        key = dict(c["key"])
+        values = [r.get(metric) for r in c["by_seed"].values() if r.get(metric) is not None]
+        if values:
+            line = tuple((o.flag[2:], key[o.name]) for o in others)
+            groups.setdefault(line, []).append((_number_of(key[d.name]), key[d.name], values))
+    numeric = all(isinstance(x, float) for points in groups.values() for x, _, _ in points)
+    ticks = sorted({text for points in groups.values() for _, text, _ in points}, key=_text_order)
+    style = {"loss": "--", "val_loss": "-"}.get(metric, "-")
+    what = {"loss": "training", "val_loss": "validation"}.get(metric, metric)
+    for line, points in sorted(groups.items()):
+        points.sort(key=lambda p: _text_order(p[1]))
+        xs = [x if numeric else ticks.index(text) for x, text, _ in points]
+        means = [np.mean(v) for _, _, v in points]
+        sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, _, v in points]
+        label = ", ".join([what] + [f"{k} {v}" for k, v in line])
+        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, linestyle=style, label=label)
+    values = [x for points in groups.values() for x, _, _ in points]
+    if numeric and values and (d.log or (min(values) > 0 and max(values) / min(values) >= 8)):
+        ax.set_xscale("log")  # rates, batch sizes: a factor per step
+        ax.set_xticks(sorted(set(values)), [_short(v) for v in sorted(set(values))])
+        ax.minorticks_off()
+    if not numeric:
+        ax.set_xticks(range(len(ticks)), ticks)
+    ax.set_xlabel(d.flag[2:])
+    ax.grid(alpha=0.3)
+    if 1 < len(groups) * 2 <= 16 or metric in ("loss", "val_loss"):
+        ax.legend(fontsize=7)
+
+
+def _short(value):
+    return f"{value:g}"
+
+
+def _heatmap(plt, folder, dimensions, table, metric):
+    a, b = dimensions
+    xs = sorted({dict(c["key"])[a.name] for c in table}, key=_text_order)
+    ys = sorted({dict(c["key"])[b.name] for c in table}, key=_text_order)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for c in table:
+        key = dict(c["key"])
+        grid[ys.index(key[b.name]), xs.index(key[a.name])] = c["mean"]
+    fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 2.8, 0.7 * len(ys) + 2.2), layout="constrained")
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.4f}", ha="center", va="center", fontsize=8, color="white")
+    ax.set_xticks(range(len(xs)), xs)
+    ax.set_yticks(range(len(ys)), ys)
+    ax.set_xlabel(a.flag[2:])
+    ax.set_ylabel(b.flag[2:])
+    fig.colorbar(image, label=f"mean {metric} over the seeds")
+    ax.set_title(f"Mean {metric} by {a.flag[2:]} and {b.flag[2:]}")
+    path = os.path.join(folder, "heatmap.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _learning_curves(plt, folder, curves, table, label_of):
+    order = [c["key"] for c in table]
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False, layout="constrained")
+    labelled = set()
+    for key, history in curves:
+        index = order.index(key) if key in order else len(order)
+        colour = colours(index % 10)
+        label = label_of(key) if key not in labelled and index < 10 else None
+        labelled.add(key)
+        for ax, metric in zip(axes[0], ("loss", "val_loss")):
+            values = history.get(metric, [])
+            ax.plot(range(1, len(values) + 1), values, color=colour, alpha=0.7, marker="o", markersize=2,
+                    label=label if metric == "val_loss" else None)
+    from matplotlib.ticker import MaxNLocator
+    for ax, metric in zip(axes[0], ("training loss", "validation loss")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    if labelled:
+        axes[0][1].legend(fontsize=7, title="configuration (first 10, best first)")
+    fig.suptitle("Every trial's learning curves, one colour per configuration")
+    path = os.path.join(folder, "learning-curves.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _number_of(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _text_order(text):
+    number = _number_of(text)
+    return (0, number, "") if isinstance(number, float) else (1, 0.0, str(text))

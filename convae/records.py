@@ -29,6 +29,12 @@ class Experiment:
     saved_to: str = None
     extra: dict = dataclasses.field(default_factory=dict)    # e.g. the epoch where stage 2 began
     figures: list = dataclasses.field(default_factory=list)  # the paths of its own figures
+    settings: dict = dataclasses.field(default_factory=dict)  # the run's settings (the seed among them)
+
+
+def as_json(value):
+    """`value` as it reads back from JSON (tuples as lists): what a checkpoint's record compares with."""
+    return json.loads(json.dumps(value))
 
 
 def describe_optimizer(optimizer):

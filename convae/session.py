@@ -13,14 +13,17 @@ class Session:
     after them, so no file of theirs is written again.
     """
 
-    def __init__(self, prompter, output_dir, columns, params, best_metric, higher_is_better, resumed=None):
+    def __init__(self, output_dir, definition, prompter=None, resumed=None):
+        """The experiments of `definition` (experiment.Definition) in `output_dir`; a `prompter` for the
+        menu, where there is one; `resumed`: the number of the experiment a checkpoint continues."""
         self.prompter = prompter
         self.output_dir = output_dir
-        self.columns = columns
-        self.params = params
-        self.best_metric = best_metric
-        self.higher_is_better = higher_is_better
+        self.columns = definition.columns
+        self.params = definition.hyperparameters
+        self.best_metric = definition.best_metric
+        self.higher_is_better = definition.higher_is_better
         self.experiments = []
+        columns, params = self.columns, self.params
         csv_path = self.path("experiments.csv")
         records.check_columns(csv_path, columns)
         if resumed:  # the experiment a checkpoint continues, after those that finished before the kill

@@ -1,5 +1,6 @@
 """The fit loop that survives Ctrl-C, and early stopping whose state a checkpoint can hold."""
 import contextlib
+import dataclasses
 import signal
 import sys
 import threading
@@ -11,9 +12,19 @@ from convae.backend import is_tensorflow, keras
 from convae.runtime import Runtime
 
 
-def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callbacks=(), seed=0, initial_epoch=0,
-        statistics_from=None):
-    """model.fit from `initial_epoch` to `epochs`; returns True where Ctrl-C stopped it early.
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Which epochs a fit runs and how: to `epochs` from `initial_epoch`, `batch_size` images a step, the
+    batches of each epoch drawn from `seed` (batching.epoch_order)."""
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    initial_epoch: int = 0
+
+
+def fit(model, train, validation, schedule, keeper, runtime=None, callbacks=(), statistics_from=None):
+    """model.fit on `train` ((x, y)) over the epochs of `schedule` (Schedule); returns True where Ctrl-C
+    stopped it early.
 
     `keeper` (checkpoint.checkpointer) records every finished epoch in its state and checkpoint;
     it goes after `callbacks`, so that it sees their verdict. Ctrl-C takes effect between two
@@ -22,6 +33,8 @@ def fit(model, x, y, validation, epochs, batch_size, keeper, runtime=None, callb
     the model's BatchNormalization layers take their statistics over them before each validation
     (`batch_norm_statistics`).
     """
+    (x, y), epochs, batch_size = train, schedule.epochs, schedule.batch_size
+    seed, initial_epoch = schedule.seed, schedule.initial_epoch
     runtime = runtime or Runtime()
     if initial_epoch >= epochs:  # resumed where the stage had ended: only its variables to restore
         keeper.set_model(model)

@@ -31,7 +31,7 @@ TIMEOUT = 600
 BUGS = {
     # the classifier learns, each stage compiled as asked
     "labels shifted by one image": (
-        "classification.py", "(pixels[train_idx], labels[train_idx])", "(pixels[train_idx], np.roll(labels, 1)[train_idx])",
+        "convae/definitions/classification.py", "(pixels[train_idx], labels[train_idx])", "(pixels[train_idx], np.roll(labels, 1)[train_idx])",
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "stage 2 compiled with stage 1's learning rate": (
         "convae/classifier.py", 'run_stage(2, hyper["fine_tune_epochs"], hyper["fine_tune_learning_rate"])',
@@ -59,8 +59,8 @@ BUGS = {
         "        if stage == 1:\n            compile_classifier(model, learning_rate, epochs * steps if",
         "tests/test_classification.py::test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics"),
     "the encoder's features not standardised": (
-        "classification.py", "features=classifier.feature_statistics(encoder, train_set[0],\n"
-        "                                                                    device_count=run.runtime.devices))",
+        "convae/definitions/classification.py", "features=classifier.feature_statistics(encoder, train_set[0],\n"
+        "                                                                    device_count=runtime.devices))",
         "features=None)",
         "tests/test_learning.py::test_keras2_encoders_learn[autoencoder_dropout.h5]"),
     # BatchNormalization and the other layers
@@ -72,7 +72,7 @@ BUGS = {
         "share = 1.0 - self.momentum",
         "tests/test_layers.py::test_moving_statistics_are_the_bias_corrected_average_of_the_batches[True]"),
     "the autoencoder's statistics left to the moving averages": (
-        "autoencoder.py", "statistics_from=train_images[:training.statistics_images(len(train_images))])",
+        "convae/definitions/autoencoder.py", "statistics_from=train_images[:training.statistics_images(len(train_images))])",
         "statistics_from=None)", "tests/test_autoencoder.py::test_inference_mode_is_the_network_that_trained"),
     "statistics of the pass's last batch only": (
         "convae/training.py",
@@ -95,14 +95,14 @@ BUGS = {
         "tests/test_layers.py::test_saved_models_hold_only_stock_keras_layers"),
     # data, splits, input pipelines
     "the script's split not stratified": (
-        "classification.py", 'settings["seed"], labels)', 'settings["seed"])',
+        "convae/definitions/classification.py", 'settings["seed"], labels)', 'settings["seed"])',
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "validation images also trained on": (
         "convae/data.py", "return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))",
         "return np.arange(len(labels)), np.sort(np.concatenate(val))",
         "tests/test_data.py::test_the_split_is_a_partition_that_keeps_every_class_share"),
     "test images used for validation": (
-        "classification.py", "(pixels[val_idx], labels[val_idx])",
+        "convae/definitions/classification.py", "(pixels[val_idx], labels[val_idx])",
         "(data.to_float(inputs.test_images.array[:len(val_idx)]), inputs.test_labels.array[:len(val_idx)])",
         "tests/test_learning.py::test_the_classifier_learns_on_a_stratified_split_with_each_stage_compiled_as_asked"),
     "the batch size checked against an unstratified split": (
@@ -124,7 +124,7 @@ BUGS = {
         "convae/idx.py", "    if payload > size:", "    if False:",
         "tests/test_bad_input.py::test_autoencoder_refuses[trailing bytes]"),
     "no seed for the weights": (
-        "convae/runner.py", '        seed_everything(self.settings["seed"])\n', "",
+        "convae/experiment.py", '    seed_everything(config.seed)\n', "",
         "tests/test_learning.py::test_the_same_seed_repeats_an_experiment_exactly"),
     # the encoder, Keras 2 files
     "the encoder cut one layer short": (
@@ -142,7 +142,7 @@ BUGS = {
         "        if given.get(p.name) is not None and not prompter.enabled:",
         "tests/test_prompts.py::test_resolve_asks_only_what_the_flags_left_open"),
     "early stopping on by default": (
-        "classification.py", 'Param("patience", integer(0, 10000), 0,', 'Param("patience", integer(0, 10000), 5,',
+        "convae/definitions/classification.py", 'Param("patience", integer(0, 10000), 0,', 'Param("patience", integer(0, 10000), 5,',
         "tests/test_prompts.py::test_help_documents_every_flag_with_its_default"),
     "--save checked only after training": (
         "convae/runner.py", "    cli.check_save_flag(args)\n", "",
@@ -168,7 +168,7 @@ BUGS = {
         "tests/test_internals.py::test_onednn_follows_the_project_default_and_the_users_setting"),
     # the session: figures, best experiment, saving, exit
     "every experiment's figure under one name": (
-        "autoencoder.py", 'session.path(f"experiment-{n}-loss.png")', 'session.path("experiment-loss.png")',
+        "convae/definitions/autoencoder.py", 'setup.path(f"experiment-{n}-loss.png")', 'setup.path("experiment-loss.png")',
         "tests/test_autoencoder.py::test_scripted_session_repeat_plots_save_exit"),
     "classify defaults to the worst experiment": (
         "convae/session.py", "pick = max if self.higher_is_better else min",
@@ -318,11 +318,11 @@ NEW_BUGS = {
         "convae/networks.py", "for w in model.weights if not (w.name == \"updates\" and len(w.shape) == 0)))",
         "for w in model.weights))", "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     "the views' validation accuracy taken from the network alone": (
-        "classification.py", "devices.predict(averaged_over_shifts(model, views), validation[0],",
+        "convae/definitions/classification.py", "devices.predict(averaged_over_shifts(model, views), validation[0],",
         "devices.predict(model, validation[0],",
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     "the training loss recorded as the validation loss": (
-        "classification.py", "\"val_loss\": val[\"loss\"],", "\"val_loss\": fit[\"loss\"],",
+        "convae/definitions/classification.py", "\"val_loss\": val[\"loss\"],", "\"val_loss\": fit[\"loss\"],",
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     # added after their tests (2026-12-05), of the same kinds, where fewer than 20 above were missed at 7c0d6a0
     "every augmentation drawn one way only": (
@@ -337,12 +337,15 @@ NEW_BUGS = {
         "learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.1)",
         "E::test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps[cosine]"),
     "the JSON's seed the default whatever --seed says": (
-        "classification.py", '"hyperparameters": experiment.hyper, "settings": run.settings, "status": experiment.status,',
-        '"hyperparameters": experiment.hyper, "settings": dict(run.settings, seed=1), "status": experiment.status,',
+        "convae/definitions/classification.py",
+        '"hyperparameters": experiment.hyper, "settings": experiment.settings, "status": experiment.status,\n'
+        '            "validation"',
+        '"hyperparameters": experiment.hyper, "settings": dict(experiment.settings, seed=1), '
+        '"status": experiment.status,\n            "validation"',
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     "the training accuracy recorded as the validation accuracy": (
-        "classification.py", 'figures = {"loss": fit["loss"], "accuracy": fit["accuracy"],',
-        'figures = {"loss": fit["loss"], "accuracy": val["accuracy"],',
+        "convae/definitions/classification.py", 'scores = {"loss": fit["loss"], "accuracy": fit["accuracy"],',
+        'scores = {"loss": fit["loss"], "accuracy": val["accuracy"],',
         "tests/test_learning.py::test_the_records_hold_the_values_used_and_measured"),
     # a reused folder, a later experiment (no such code at 7c0d6a0: the numbering is new)
     "a resumed experiment 2 losing experiment 1's row": (
@@ -354,8 +357,46 @@ NEW_BUGS = {
     "--save over another run's model without --overwrite": (
         "convae/cli.py", "check_save_path(args.save, overwrite=args.overwrite or not args.no_input)",
         "check_save_path(args.save)", "tests/test_autoencoder.py::test_unattended_run_writes_everything"),
+    # a flag slipping on its way down the one call (tests/test_flags.py, in process)
+    "the sweep's direction inverted": (
+        "convae/experiment.py", 'return "maximize" if self.higher_is_better else "minimize"',
+        'return "minimize" if self.higher_is_better else "maximize"',
+        "F::test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction"),
+    "a trial's seed dropped": (
+        "convae/sweep/objective.py", "given = dict(vars(self.fixed), seed=seed)", "given = dict(vars(self.fixed))",
+        "F::test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction"),
+    "a sweep's fixed flags not handed to its trials": (
+        "convae/sweep/objective.py", "given = dict(vars(self.fixed), seed=seed)", 'given = {"seed": seed}',
+        "F::test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction"),
+    "a searched integer handed on as a float": (
+        "convae/sweep/spec.py", "return int(raw) if dimension.integer else float(raw)", "return float(raw)",
+        "F::test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction"),
+    "--encoder-dropout dropped in stage 2": (
+        "convae/classifier.py", 'unfreeze_encoder(encoder, hyper["batch_norm"], hyper["encoder_dropout"])',
+        'unfreeze_encoder(encoder, hyper["batch_norm"])', "F::test_every_classifier_flag_reaches_its_layer"),
+    "--batch-norm dropped in stage 2": (
+        "convae/classifier.py", 'unfreeze_encoder(encoder, hyper["batch_norm"], hyper["encoder_dropout"])',
+        'unfreeze_encoder(encoder, "frozen", hyper["encoder_dropout"])',
+        "F::test_every_classifier_flag_reaches_its_layer"),
+    "--shift and --zoom swapped": (
+        "convae/definitions/classification.py", 'augment=(hyper["shift"], hyper["rotation"], hyper["zoom"])',
+        'augment=(hyper["zoom"], hyper["rotation"], hyper["shift"])',
+        "F::test_every_classifier_flag_reaches_its_layer"),
+    "--patience in stage 2 only": (
+        "convae/classifier.py", 'stopper = training.early_stopping(hyper["patience"])',
+        'stopper = training.early_stopping(hyper["patience"] if stage == 2 else 0)',
+        "F::test_every_classifier_flag_reaches_its_layer"),
+    "--val-split taken as the share kept": (
+        "convae/definitions/autoencoder.py", 'settings["val_split"],\n                                  settings["seed"])',
+        '1 - settings["val_split"],\n                                  settings["seed"])',
+        "F::test_the_autoencoder_split_keeps_the_limit_and_holds_out_the_share_asked"),
+    "the autoencoder's --kernel given as its --filters": (
+        "convae/definitions/autoencoder.py", 'hyper["layers"], hyper["kernel"], hyper["filters"],',
+        'hyper["layers"], hyper["filters"], hyper["filters"],',
+        "F::test_every_autoencoder_flag_reaches_its_layer_the_split_and_the_epochs"),
 }
-NEW_BUGS = {name: (file, text, replacement, test.replace("E::", "tests/test_effects.py::"))
+NEW_BUGS = {name: (file, text, replacement,
+                   test.replace("E::", "tests/test_effects.py::").replace("F::", "tests/test_flags.py::"))
             for name, (file, text, replacement, test) in NEW_BUGS.items()}
 BUGS.update(NEW_BUGS)
 
@@ -397,7 +438,13 @@ OLD_FORMS = {
 }
 NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row",
                   "a reused folder's rows dropped from experiments.csv",
-                  "--save over another run's model without --overwrite")
+                  "--save over another run's model without --overwrite",
+                  # the one call, the definitions and the sweep's modules came later
+                  "the sweep's direction inverted", "a trial's seed dropped",
+                  "a sweep's fixed flags not handed to its trials", "a searched integer handed on as a float",
+                  "--encoder-dropout dropped in stage 2", "--batch-norm dropped in stage 2", "--shift and --zoom swapped",
+                  "--patience in stage 2 only", "--val-split taken as the share kept",
+                  "the autoencoder's --kernel given as its --filters")
 
 
 def copy_project(target):

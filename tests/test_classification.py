@@ -66,6 +66,12 @@ def test_a_classifier_is_not_an_autoencoder(tmp_path):
         extract_encoder(model, "clf.h5")
 
 
+def classifier_defaults(**changes):
+    """classification.py's hyperparameters at their defaults, with `changes`."""
+    from convae.definitions import of
+    return dict({p.name: p.default for p in of("classification.py").hyperparameters}, **changes)
+
+
 LEARNING = {"learning_rate": 1e-2, "fine_tune_learning_rate": 1e-2, "schedule": "constant"}
 
 
@@ -87,19 +93,20 @@ def weights_by_kind(encoder):
 
 def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
     from convae.classifier import train_two_stages
+    from convae.data import Split
     encoder, model = tiny_classifier(dropout=0.3)
     assert not any("Dropout" in type(l).__name__ for l in encoder.layers)  # left out of the copy
     rng = np.random.default_rng(0)
     x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
     conv0, bn0 = weights_by_kind(encoder)
     head0 = model.get_layer("fc").get_weights()[0].copy()
-    hyper = dict(LEARNING, epochs=2, fine_tune_epochs=0, batch_size=32)
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
+    hyper = classifier_defaults(**LEARNING, epochs=2, fine_tune_epochs=0, batch_size=32)
+    train_two_stages(model, encoder, Split((x, y), (x[:32], y[:32])), hyper)
     conv1, bn1 = weights_by_kind(encoder)
     assert all(np.array_equal(a, b) for a, b in zip(conv0 + bn0, conv1 + bn1)), "stage 1 changed the encoder"
     assert not np.array_equal(head0, model.get_layer("fc").get_weights()[0]), "stage 1 did not train the head"
-    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=2, batch_size=32)
-    state, status = train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
+    hyper = classifier_defaults(**LEARNING, epochs=1, fine_tune_epochs=2, batch_size=32)
+    state, status = train_two_stages(model, encoder, Split((x, y), (x[:32], y[:32])), hyper)
     conv2, bn2 = weights_by_kind(encoder)
     assert state.stage2_start == 2 and status == "complete"
     assert all(not np.array_equal(a, b) for a, b in zip(conv1, conv2)), "stage 2 left a convolution unchanged"
@@ -108,12 +115,13 @@ def test_stage_1_trains_only_the_head_and_stage_2_keeps_batch_statistics():
 
 def test_stage_2_can_train_batch_statistics():
     from convae.classifier import train_two_stages
+    from convae.data import Split
     encoder, model = tiny_classifier()
     rng = np.random.default_rng(0)
     x, y = rng.random((96, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 96)
     _, bn0 = weights_by_kind(encoder)
-    hyper = dict(LEARNING, epochs=1, fine_tune_epochs=1, batch_size=32, batch_norm="trained")
-    train_two_stages(model, encoder, (x, y), (x[:32], y[:32]), hyper)
+    hyper = classifier_defaults(**LEARNING, epochs=1, fine_tune_epochs=1, batch_size=32, batch_norm="trained")
+    train_two_stages(model, encoder, Split((x, y), (x[:32], y[:32])), hyper)
     _, bn1 = weights_by_kind(encoder)
     assert all(not np.array_equal(a, b) for a, b in zip(bn0, bn1)), "a BatchNormalization variable did not change"
 

@@ -126,15 +126,19 @@ def rate_recorder():
 
 @pytest.mark.parametrize("schedule", ["cosine", "constant"])
 def test_each_stage_applies_its_learning_rate_along_its_schedule_in_steps(schedule):
+    from convae.checkpoint import Bookkeeping
     from convae.classifier import train_two_stages
+    from convae.data import Split
+    from test_classification import classifier_defaults
     keras().utils.set_random_seed(0)
     encoder, model = tiny_classifier()
     rng = np.random.default_rng(0)
     x, y = rng.random((100, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 100)  # 3 full batches of 32
     rates = rate_recorder()
-    hyper = {"epochs": 2, "fine_tune_epochs": 3, "batch_size": 32, "learning_rate": 2e-3,
-             "fine_tune_learning_rate": 5e-4, "schedule": schedule, "patience": 0}
-    state, _ = train_two_stages(model, encoder, (x, y), (x[:20], y[:20]), hyper, callbacks=[rates])
+    hyper = classifier_defaults(epochs=2, fine_tune_epochs=3, batch_size=32, learning_rate=2e-3,
+                                fine_tune_learning_rate=5e-4, schedule=schedule, patience=0)
+    state, _ = train_two_stages(model, encoder, Split((x, y), (x[:20], y[:20])), hyper,
+                                Bookkeeping(callbacks=[rates]))
     steps = 100 // 32
 
     def expected(rate, epochs):
@@ -254,7 +258,9 @@ HYPER = {"epochs": 2, "fine_tune_epochs": 4, "batch_size": 16, "learning_rate": 
 def trained(state=None, arrays=None):
     """Train the tiny classifier (augmentation, both dropouts, early stopping, trained BatchNormalization),
     as a new process would: the seed set, the network built, then the checkpoint's state given."""
+    from convae.checkpoint import Bookkeeping, State
     from convae.classifier import train_two_stages
+    from convae.data import Split
     from convae.networks import build_classifier
     from test_classification import tiny_classifier as build
     keras().utils.set_random_seed(3)
@@ -263,7 +269,8 @@ def trained(state=None, arrays=None):
     rng = np.random.default_rng(0)
     x, y = rng.random((80, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 80)
     file = Recorder()
-    train_two_stages(model, encoder, (x, y), (x[:24], rng.integers(0, 10, 24)), HYPER, state, file, arrays, seed=3)
+    train_two_stages(model, encoder, Split((x, y), (x[:24], rng.integers(0, 10, 24))), HYPER,
+                     Bookkeeping(state or State(), file, arrays), seed=3)
     return file.writes
 
 

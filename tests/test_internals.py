@@ -1,4 +1,4 @@
-"""convae/internals.py: every Keras and TensorFlow internal the project relies on is still where it was.
+"""convae/internals.py: every Keras, TensorFlow and Optuna internal the project relies on is still where it was.
 
 When one of these fails after an upgrade, the message names the internal and the versions the
 project was written for; the fix belongs in convae/internals.py alone.
@@ -68,6 +68,18 @@ def test_normalization_takes_statistics_computed_elsewhere(internals):
                                            np.array([4.0, 1.0, 0.25], "float32"))
     out = keras().ops.convert_to_numpy(layer(np.array([[3.0, 3.0, 3.0]], "float32")))
     np.testing.assert_allclose(out, [[1.0, 1.0, 0.0]], atol=1e-5, err_msg=versions())
+
+
+def test_another_process_trial_is_failed_once_and_given_back_as_stored(internals, tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}")
+    running = study.ask()
+    trial = study.get_trials(deepcopy=False)[0]
+    failed = internals.fail_trial(study, trial)
+    assert failed.number == running.number and failed.state == TrialState.FAIL
+    assert study.get_trials()[0].state == TrialState.FAIL
+    assert internals.fail_trial(study, trial) is None  # another process got there first: left as it is
 
 
 def test_a_moved_internal_is_named_with_the_versions(internals, monkeypatch):

@@ -108,7 +108,9 @@ def test_the_same_seed_repeats_an_experiment_exactly(seeded_classifier, tiny_aut
 def test_early_stopping_restores_the_best_weights():
     from convae.backend import keras
     from convae.classifier import train_two_stages
-    from test_classification import tiny_classifier
+    from convae.checkpoint import Bookkeeping
+    from convae.data import Split
+    from test_classification import classifier_defaults, tiny_classifier
     k = keras()
     k.utils.set_random_seed(0)  # the same weights and batches on every run: the verdict cannot change by chance
     encoder, model = tiny_classifier()
@@ -119,10 +121,11 @@ def test_early_stopping_restores_the_best_weights():
     class Keep(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             kept.append((logs["val_loss"], [w.copy() for w in self.model.get_weights()]))
-    hyper = {"epochs": 12, "fine_tune_epochs": 0, "batch_size": 32, "learning_rate": 3e-2, "schedule": "constant",
-             "fine_tune_learning_rate": 1e-3, "patience": 2}
+    hyper = classifier_defaults(epochs=12, fine_tune_epochs=0, batch_size=32, learning_rate=3e-2, schedule="constant",
+                                fine_tune_learning_rate=1e-3, patience=2)
     # random labels, and other random labels to validate on: the validation loss soon gets worse
-    state, _ = train_two_stages(model, encoder, (x, y), (x[:64], rng.integers(0, 10, 64)), hyper, callbacks=[Keep()])
+    state, _ = train_two_stages(model, encoder, Split((x, y), (x[:64], rng.integers(0, 10, 64))), hyper,
+                                Bookkeeping(callbacks=[Keep()]))
     # a constant learning rate where --schedule constant asks for it; no stage 2 where it has 0 epochs
     assert state.optimizers == {"stage 1": {"optimizer": "Adam", "learning_rate": 3e-2}}
     losses = [loss for loss, _ in kept]

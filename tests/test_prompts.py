@@ -294,9 +294,10 @@ def readme_flags():
 
 @pytest.mark.parametrize("script", ["autoencoder", "classification"])
 def test_every_flag_has_the_default_range_and_question_that_readme_and_help_give(script, capsys):
-    module = __import__(script)
+    from convae.definitions import of
+    definition = of(script + ".py")
     tables = readme_flags()
-    for p in module.SETTINGS + module.HYPERPARAMETERS:
+    for p in definition.params:
         asked, default, _ = tables[script].get(p.flag) or tables["both"][p.flag]
         assert asked == ("yes" if p.prompt else ""), p.flag
         if " / " in default:  # --val-split: one default per script
@@ -319,9 +320,9 @@ def test_every_flag_has_the_default_range_and_question_that_readme_and_help_give
                 with pytest.raises(ValueError, match="expected"):
                     p.parse(str(high * 1.5 if isinstance(high, float) else high + 1))
     with pytest.raises(SystemExit):
-        module.parse_args(["--help"])
+        definition.parse_args(["--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    for p in module.SETTINGS + module.HYPERPARAMETERS:
+    for p in definition.params:
         value = p.shown_default or show(p.default)
         metavar = (tables[script].get(p.flag) or tables["both"][p.flag])[2]  # as README writes the flag
         assert f"{p.flag} {metavar}" in shown and f"(default: {value})" in shown, p.flag

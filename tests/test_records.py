@@ -92,12 +92,15 @@ def test_a_timer_adds_the_seconds_of_earlier_runs():
 def _session_with(tmp_path, answers, higher_is_better, figures, saved=()):
     """A Session holding experiments whose best metric takes `figures`, in order (no network)."""
     import io
+    import types
 
     from convae.prompts import Prompter
     from convae.session import Session
     out = io.StringIO()
     metric = "val_accuracy" if higher_is_better else "val_loss"
-    session = Session(Prompter(True, io.StringIO(answers), out), str(tmp_path), [], [], metric, higher_is_better)
+    definition = types.SimpleNamespace(columns=[], hyperparameters=[], best_metric=metric,
+                                       higher_is_better=higher_is_better)
+    session = Session(str(tmp_path), definition, Prompter(True, io.StringIO(answers), out))
     for number, figure in enumerate(figures, 1):
         session.experiments.append(records.Experiment(
             number, {}, None, {}, 1.0, 10, metrics={metric: figure},

@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 
 from convae.errors import UserError
-from convae.sweep import Dimension, Spec, flag_text, masked, parse_dimension, parse_seeds
+from convae.sweep.spec import Dimension, Spec, flag_text, parse_dimension, parse_seeds
+from convae.sweep.study import masked
 
 
 def params():
-    import autoencoder
-    return autoencoder.SETTINGS + autoencoder.HYPERPARAMETERS
+    from convae.definitions import of
+    return of("autoencoder.py").params
 
 
 @pytest.mark.parametrize("text, seeds", [("1", (1,)), ("1-3", (1, 2, 3)), ("0,2,5", (0, 2, 5)),
@@ -87,7 +88,7 @@ def test_a_password_never_shows(url, shown):
 
 def test_the_summary_ranks_configurations_and_pairs_them_over_their_common_seeds():
     from scipy import stats
-    from convae.sweep_report import summarise
+    from convae.sweep.report import summarise
     spec = Spec("autoencoder.py", (), (Dimension("dropout", "grid", ("0", "0.2", "0.4")),), (1, 2, 3), 1)
     values = {"0": [0.30, 0.32, 0.31], "0.2": [0.20, 0.24, 0.22], "0.4": [0.25, 0.27]}
     rows = [{"dropout": d, "seed": s, "status": "complete", "val_loss": v, "minutes": 1.0}
@@ -158,7 +159,7 @@ def test_a_spec_keeps_tensorboard_off_and_reads_older_records_as_on():
 
 
 def test_the_summary_of_one_seed_has_no_spread_and_no_test():
-    from convae.sweep_report import configurations, summarise
+    from convae.sweep.report import configurations, summarise
     spec = Spec("autoencoder.py", (), (Dimension("dropout", "grid", ("0", "0.2", "0.4")),), (1, 2), 1)
     rows = [{"dropout": "0", "seed": 1, "status": "complete", "val_loss": 0.3, "minutes": 2.0},
             {"dropout": "0", "seed": 2, "status": "complete", "val_loss": 0.4, "minutes": 4.0},

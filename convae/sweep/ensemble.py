@@ -6,10 +6,10 @@ import os
 import numpy as np
 
 from convae.files import write_text_atomic
-from convae.sweep import status_of, trial_folder, trials_of
+from convae.sweep.study import status_of, trial_folder, trials_of
 
 
-def score(folder, spec, study, k, module):
+def score(folder, spec, study, k, definition):
     """Score the ensemble, write ensemble.json in `folder`, and return a paragraph for summary.md."""
     from convae import data, devices, metrics
     from convae.backend import keras
@@ -20,7 +20,7 @@ def score(folder, spec, study, k, module):
     chosen = here[:k]
     if not chosen:
         return f"No model of a complete trial is in {folder} (trials run on other machines keep theirs there)."
-    flags = module.parse_args(list(spec.fixed) + ["--no-input"])
+    flags = definition.parse_args(list(spec.fixed) + ["--no-input"])
     images, labels = data.load_images(flags.test_images), data.load_labels(flags.test_labels)
     x, y = data.to_float(images.array), labels.array
     singles, probabilities = [], []

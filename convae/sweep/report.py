@@ -12,7 +12,8 @@ import numpy as np
 
 from convae import records
 from convae.files import write_text_atomic
-from convae.sweep import flag_text, status_of, trials_of
+from convae.sweep.spec import flag_text
+from convae.sweep.study import status_of, trials_of
 
 ALPHA = 0.05
 
@@ -35,11 +36,11 @@ def results_rows(spec, trials):
     return rows
 
 
-def columns(spec):
+def columns(spec, metric):
     cols = [("trial", "trial")] + [(d.name, d.flag[2:]) for d in spec.dimensions]
     cols += [("seed", "seed"), ("status", "status"), ("loss", "loss"), ("val_loss", "val_loss")]
-    if spec.script == "classification.py":
-        cols.append(("val_accuracy", "val_accuracy"))
+    if metric not in ("loss", "val_loss"):
+        cols.append((metric, metric))
     return cols + [("minutes", "minutes"), ("worker", "worker"), ("host", "host"), ("error", "error")]
 
 
@@ -133,152 +134,31 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
     return "\n".join(lines) + "\n"
 
 
-def write(folder, spec, study, name, storage, higher_is_better, metric, ensemble=None):
-    """results.csv, summary.md and the figures in `folder`; return their paths."""
+def write(folder, spec, study, name, storage, definition, ensemble=None):
+    """results.csv, summary.md and the figures in `folder`; return their paths and the table."""
+    from convae import plots
+    metric, higher_is_better = definition.best_metric, definition.higher_is_better
     trials = trials_of(study)
     rows = results_rows(spec, trials)
-    written = [records.write_csv(os.path.join(folder, "results.csv"), rows, columns(spec))]
+    written = [records.write_csv(os.path.join(folder, "results.csv"), rows, columns(spec, metric))]
     table = summarise(spec, rows, metric, higher_is_better)
     text = summary_markdown(spec, table, rows, metric, higher_is_better, name, storage, ensemble)
     write_text_atomic(os.path.join(folder, "summary.md"), text)
     written.append(os.path.join(folder, "summary.md"))
-    written += figures(folder, spec, table, trials, metric)
+    written += plots.sweep(folder, spec.dimensions, table, curves(spec, trials), metric, _label_of(spec))
     return written, table
 
 
-def figures(folder, spec, table, trials, metric):
-    """The metric (and the training and validation losses) against each dimension; a heat map where
-    two vary; every trial's learning curves, coloured by configuration."""
-    from convae import plots
-    plots.use_windows(False)  # a sweep draws files only
-    import matplotlib.pyplot as plt
-    written = []
-    if not table:
-        return written
-    panels = [[metric], ["loss", "val_loss"]] if metric != "val_loss" else [["loss", "val_loss"]]
-    for d in spec.dimensions:
-        fig, axes = plt.subplots(1, len(panels), figsize=(max(6.8, 5.2 * len(panels)), 3.9), squeeze=False,
-                                 layout="constrained")
-        for ax, metrics in zip(axes[0], panels):
-            for m in metrics:
-                _against(ax, spec, d, table, m)
-            ax.set_ylabel(f"final {metrics[0]}" if len(metrics) == 1 else "final loss")
-        fig.suptitle(f"Final figures against {d.flag[2:]} (mean and SD over the seeds)")
-        path = os.path.join(folder, f"metric-vs-{d.flag[2:]}.png")
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    if len(spec.dimensions) == 2:
-        written.append(_heatmap(plt, folder, spec, table, metric))
-    written.append(_learning_curves(plt, folder, spec, trials, table))
-    return written
-
-
-def _against(ax, spec, d, table, metric):
-    """One line per value of the other dimensions: `metric`'s mean over the seeds (bars: SD) against `d`."""
-    others = [o for o in spec.dimensions if o.name != d.name]
-    groups = {}
-    for c in table:
-        key = dict(c["key"])
-        values = [r.get(metric) for r in c["by_seed"].values() if r.get(metric) is not None]
-        if values:
-            line = tuple((o.flag[2:], key[o.name]) for o in others)
-            groups.setdefault(line, []).append((_number(key[d.name]), key[d.name], values))
-    numeric = all(isinstance(x, float) for points in groups.values() for x, _, _ in points)
-    ticks = sorted({text for points in groups.values() for _, text, _ in points}, key=_sort_key)
-    style = {"loss": "--", "val_loss": "-"}.get(metric, "-")
-    what = {"loss": "training", "val_loss": "validation"}.get(metric, metric)
-    for line, points in sorted(groups.items()):
-        points.sort(key=lambda p: _sort_key(p[1]))
-        xs = [x if numeric else ticks.index(text) for x, text, _ in points]
-        means = [np.mean(v) for _, _, v in points]
-        sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, _, v in points]
-        label = ", ".join([what] + [f"{k} {v}" for k, v in line])
-        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, linestyle=style, label=label)
-    values = [x for points in groups.values() for x, _, _ in points]
-    if numeric and values and (d.log or (min(values) > 0 and max(values) / min(values) >= 8)):
-        ax.set_xscale("log")  # rates, batch sizes: a factor per step
-        ax.set_xticks(sorted(set(values)), [_short(v) for v in sorted(set(values))])
-        ax.minorticks_off()
-    if not numeric:
-        ax.set_xticks(range(len(ticks)), ticks)
-    ax.set_xlabel(d.flag[2:])
-    ax.grid(alpha=0.3)
-    if 1 < len(groups) * 2 <= 16 or metric in ("loss", "val_loss"):
-        ax.legend(fontsize=7)
-
-
-def _short(value):
-    return f"{value:g}"
-
-
-def _heatmap(plt, folder, spec, table, metric):
-    a, b = spec.dimensions
-    xs = sorted({dict(c["key"])[a.name] for c in table}, key=_sort_key)
-    ys = sorted({dict(c["key"])[b.name] for c in table}, key=_sort_key)
-    grid = np.full((len(ys), len(xs)), np.nan)
-    for c in table:
-        key = dict(c["key"])
-        grid[ys.index(key[b.name]), xs.index(key[a.name])] = c["mean"]
-    fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 2.8, 0.7 * len(ys) + 2.2), layout="constrained")
-    image = ax.imshow(grid, cmap="viridis", aspect="auto")
-    for i in range(len(ys)):
-        for j in range(len(xs)):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.4f}", ha="center", va="center", fontsize=8, color="white")
-    ax.set_xticks(range(len(xs)), xs)
-    ax.set_yticks(range(len(ys)), ys)
-    ax.set_xlabel(a.flag[2:])
-    ax.set_ylabel(b.flag[2:])
-    fig.colorbar(image, label=f"mean {metric} over the seeds")
-    ax.set_title(f"Mean {metric} by {a.flag[2:]} and {b.flag[2:]}")
-    path = os.path.join(folder, "heatmap.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def _learning_curves(plt, folder, spec, trials, table):
-    order = [c["key"] for c in table]
-    colours = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False, layout="constrained")
-    labelled = set()
+def curves(spec, trials):
+    """Every trial's learning curves: (its configuration's key, its history), for plots.sweep."""
+    found = []
     for trial in trials:
         history = trial.user_attrs.get("history")
-        if not history:
-            continue
-        params = trial.system_attrs.get("fixed_params", {}) | trial.params
-        key = tuple((d.name, flag_text(d, params[d.name])) for d in spec.dimensions)
-        index = order.index(key) if key in order else len(order)
-        colour = colours(index % 10)
-        label = _label(spec, key) if key not in labelled and index < 10 else None
-        labelled.add(key)
-        for ax, metric in zip(axes[0], ("loss", "val_loss")):
-            values = history.get(metric, [])
-            ax.plot(range(1, len(values) + 1), values, color=colour, alpha=0.7, marker="o", markersize=2,
-                    label=label if metric == "val_loss" else None)
-    from matplotlib.ticker import MaxNLocator
-    for ax, metric in zip(axes[0], ("training loss", "validation loss")):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    if labelled:
-        axes[0][1].legend(fontsize=7, title="configuration (first 10, best first)")
-    fig.suptitle("Every trial's learning curves, one colour per configuration")
-    path = os.path.join(folder, "learning-curves.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        if history:
+            params = trial.system_attrs.get("fixed_params", {}) | trial.params
+            found.append((tuple((d.name, flag_text(d, params[d.name])) for d in spec.dimensions), history))
+    return found
 
 
-def _number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return text
-
-
-def _sort_key(text):
-    number = _number(text)
-    return (0, number, "") if isinstance(number, float) else (1, 0.0, str(text))
+def _label_of(spec):
+    return lambda key: _label(spec, key)

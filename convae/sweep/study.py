@@ -1,0 +1,183 @@
+"""A sweep's study and its storage: an Optuna study in a SQLite file in the sweep's folder, or on a
+PostgreSQL server that workers on many machines share. Every trial is queued before it runs
+(`enqueue_trial`): a grid's configurations x seeds up front; a search queues `--trials` trials of its
+first seed (each of them queues its configuration for the other seeds when it runs). A trial whose
+worker died is queued again under the same folder (`requeue`), to resume from its checkpoint.
+"""
+import contextlib
+import itertools
+import os
+import socket
+import time
+
+from convae import internals
+from convae.errors import UserError, first_line
+from convae.sweep.spec import Spec, difference
+
+HEARTBEAT_SECONDS = 20  # a running trial's worker says it is alive this often...
+GRACE_SECONDS = 60      # ...and a trial not heard of for this long is taken for dead and queued again
+
+
+def masked(url):
+    """A storage URL with its password hidden, for messages and records."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, at, host = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+def default_storage(folder):
+    return "sqlite:///" + os.path.abspath(os.path.join(folder, "study.db"))
+
+
+def open_storage(url):
+    """Optuna's RDBStorage on `url`, with heartbeats, or a one-line UserError where it cannot be reached."""
+    import warnings
+
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
+    given = url
+    for short in ("postgres://", "postgresql://"):
+        if url.startswith(short):
+            url = "postgresql+psycopg://" + url[len(short):]  # psycopg 3, the driver the requirements name
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                              heartbeat_stale_trial_callback=requeue,
+                                              engine_kwargs=_engine_kwargs(url))
+        except ModuleNotFoundError as e:
+            raise UserError(f"--storage {masked(given)}: needs the {e.name} package (pip install -r "
+                            "requirements-postgres.txt)") from None
+        except Exception as e:  # SQLAlchemy's errors: the server, the file, the login
+            reason = first_line(_root(e))
+            if "already exists" in reason or "duplicate key" in reason:  # another command made the tables first
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise UserError(f"cannot reach the storage {masked(given)} ({reason})") from None
+    raise UserError(f"cannot set up the storage {masked(given)} ({reason})")
+
+
+def _engine_kwargs(url):
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}  # several workers on one file wait for each other's writes
+    return {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+
+
+def _root(error):
+    while getattr(error, "orig", None) is not None:
+        error = error.orig
+    return error
+
+
+def open_study(storage, name, spec, folder, direction):
+    """Create the study and queue its trials, or join the one that exists (same Spec, else UserError);
+    `direction`: the definition's ("maximize" or "minimize")."""
+    import optuna
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                    sampler=optuna.samplers.TPESampler(seed=spec.seeds[0]))
+        study.set_user_attr("spec", spec.to_json())
+        _queue(study, spec)
+        study.set_user_attr("queued", True)
+        return study
+    except optuna.exceptions.DuplicatedStudyError:
+        pass
+    study = optuna.load_study(storage=storage, study_name=name,
+                              sampler=optuna.samplers.TPESampler(seed=spec.seeds[0]))
+    for _ in range(600):  # another command is creating it: wait until its trials are queued
+        attrs = study.user_attrs
+        if attrs.get("queued"):
+            break
+        time.sleep(0.5)
+    theirs = Spec.from_json(study.user_attrs["spec"])
+    if theirs != spec:
+        raise UserError(f"the study {name!r} (in {folder}) is a sweep of {difference(theirs, spec)}; "
+                        "give the same command to join it, or another --output-dir or --study")
+    return study
+
+
+def _queue(study, spec):
+    """Queue every trial of the sweep: grid configurations x seeds, or `trials` draws of a search at
+    the first seed (each draw queues its other seeds when it runs)."""
+    grids = [[(d.name, v) for v in d.values] for d in spec.grid]
+    count = spec.trials if spec.search else 1
+    number = 0
+    for combination in itertools.product(*grids):
+        for draw in range(count):
+            seeds = spec.seeds[:1] if spec.search else spec.seeds
+            for seed in seeds:
+                study.enqueue_trial(dict(combination, seed=seed),
+                                    user_attrs={"folder": f"c{number:03d}-s{seed}", "configuration": number})
+            number += 1
+
+
+def trial_folder(root, trial):
+    return os.path.join(root, "trials", trial.user_attrs["folder"])
+
+
+def requeue(study, trial):
+    """Queue a trial again under the same folder (a trial whose worker died: it resumes there)."""
+    if trial.user_attrs.get("error") or "folder" not in trial.user_attrs:
+        return
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("folder", "configuration")}
+    attrs["retry_of"] = trial.number
+    study.enqueue_trial(dict(trial.system_attrs.get("fixed_params", trial.params)), user_attrs=attrs)
+
+
+def fail_dead_local_trials(study):
+    """Trials marked running by a process of this machine that no longer exists: failed and queued
+    again now, rather than after the heartbeat's grace period."""
+    from optuna.trial import TrialState
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") == host and pid and not _alive(pid):
+            try:
+                failed = internals.fail_trial(study, trial)
+                if failed is not None:
+                    requeue(study, failed)
+            except Exception:  # another process got there first
+                pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie: gone, but not yet reaped by its parent
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def waiting(study):
+    from optuna.trial import TrialState
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def trials_of(study):
+    """The sweep's trials, one per folder: its complete try where there is one, else its latest (a
+    trial queued again after its worker died replaces the one it retries)."""
+    from optuna.trial import TrialState
+    by_folder = {}
+    for trial in study.get_trials(deepcopy=False):
+        if "folder" in trial.user_attrs:
+            by_folder.setdefault(trial.user_attrs["folder"], []).append(trial)
+    chosen = [next((t for t in tries if t.state == TrialState.COMPLETE), max(tries, key=lambda t: t.number))
+              for tries in by_folder.values()]
+    return sorted(chosen, key=lambda t: t.user_attrs["folder"])
+
+
+def status_of(trial):
+    from optuna.trial import TrialState
+    if trial.state == TrialState.COMPLETE:
+        return "complete"
+    if trial.state == TrialState.FAIL:
+        return "failed" if trial.user_attrs.get("error") else "interrupted"
+    return {TrialState.RUNNING: "running", TrialState.WAITING: "queued"}.get(trial.state, trial.state.name.lower())

@@ -1,0 +1,173 @@
+"""Every flag followed from the command line to where it takes effect, in process, through the one call
+that runs an experiment (experiment.train_and_evaluate): the layer's own configuration, the compiled
+optimizer, the images the split keeps, what a sweep hands the call and asks of Optuna. A slip on the
+way (a unit, a factor, a direction, a dropped argument) fails here."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+
+
+def definition_of(script):
+    from convae.definitions import of
+    return of(script)
+
+
+def one_experiment(script, argv, folder, paths=None):
+    """What a script does with `argv`: the flags parsed, the inputs loaded, the Config checked, one call."""
+    from convae import experiment
+    from convae.prompts import Prompter
+    from convae.runtime import Runtime
+    definition = definition_of(script)
+    args = definition.parse_args([*argv, "--no-input"])
+    inputs = definition.load(args, Prompter(enabled=False), Runtime())
+    config = experiment.Config.from_values(definition, vars(args), inputs)
+    return experiment.train_and_evaluate(definition, config, inputs, Runtime(), str(folder)), config
+
+
+def layers_of(model, kind):
+    from convae.networks import all_layers
+    return [layer for layer in all_layers(model) if type(layer).__name__ == kind]
+
+
+AE_FLAGS = ["-d", TRAIN_IMAGES, "--layers", "2", "--kernel", "5,3", "--filters", "6,10", "--pooling", "2",
+            "--epochs", "2", "--batch-size", "40", "--dropout", "0.25", "--limit", "250", "--val-split", "0.3",
+            "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def autoencoder_run(tmp_path_factory):
+    from convae import records
+    folder = tmp_path_factory.mktemp("flags-ae")
+    done, config = one_experiment("autoencoder.py", AE_FLAGS, folder)
+    path = str(folder / "ae.h5")
+    records.save_model(done.model, path, {})  # as the script saves it: stock layers, loadable anywhere
+    return done, config, path
+
+
+def test_every_autoencoder_flag_reaches_its_layer_the_split_and_the_epochs(autoencoder_run, capsys):
+    done, config, _ = autoencoder_run
+    model = done.model
+    encoder_convs = [layer for layer in layers_of(model, "Conv2D") if layer.name.startswith("encoder_")]
+    assert [layer.kernel_size for layer in encoder_convs] == [(5, 5), (3, 3)]          # --layers, --kernel
+    assert [layer.filters for layer in encoder_convs] == [6, 10]                      # --filters
+    assert [layer.name for layer in layers_of(model, "MaxPooling2D")] == ["encoder_2_pool"]  # --pooling
+    assert tuple(model.get_layer("bottleneck").output.shape[1:]) == (14, 14, 10)
+    rates = {layer.rate for layer in layers_of(model, "Dropout")}
+    assert rates == {0.25}                                                            # --dropout
+    assert len(done.history["loss"]) == len(done.history["val_loss"]) == 2            # --epochs
+    # --limit 250, --val-split 0.3: 75 held out, 175 to train on; --batch-size 40: 4 full batches an epoch
+    assert int(model.optimizer.iterations.numpy()) == 2 * (175 // 40)
+    assert config.settings == {"limit": 250, "val_split": 0.3, "seed": 7} and done.settings["seed"] == 7
+
+
+def test_the_autoencoder_split_keeps_the_limit_and_holds_out_the_share_asked(tmp_path, capsys):
+    one_experiment("autoencoder.py", ["-d", TRAIN_IMAGES, "--layers", "1", "--filters", "2", "--epochs", "1",
+                                      "--limit", "120", "--val-split", "0.25", "--batch-size", "30"], tmp_path)
+    assert "90 training and 30 validation images" in capsys.readouterr().out
+
+
+def test_the_seed_reaches_the_weights_and_the_split(tmp_path):
+    flags = ["-d", TRAIN_IMAGES, "--layers", "1", "--filters", "2", "--epochs", "1", "--limit", "120",
+             "--batch-size", "30"]
+    runs = [one_experiment("autoencoder.py", flags + ["--seed", seed], tmp_path / f"run-{i}")[0]
+            for i, seed in enumerate(["3", "3", "4"])]
+    weights = [run.model.get_layer("encoder_1").get_weights()[0] for run in runs]
+    assert np.array_equal(weights[0], weights[1]) and runs[0].history == runs[1].history
+    assert not np.array_equal(weights[0], weights[2]) and runs[0].history != runs[2].history
+
+
+CL_FLAGS = ["-dl", TRAIN_LABELS, "-t", TEST_IMAGES, "-tl", TEST_LABELS, "--fc-units", "12", "--epochs", "2",
+            "--fine-tune-epochs", "1", "--batch-size", "32", "--dropout", "0.35", "--encoder-dropout", "0.15",
+            "--patience", "3", "--learning-rate", "3e-3", "--fine-tune-learning-rate", "7e-4", "--schedule", "cosine",
+            "--batch-norm", "trained", "--shift", "0.05", "--rotation", "12", "--zoom", "0.08", "--limit", "300",
+            "--val-split", "0.2", "--tta", "5", "--seed", "2"]
+
+
+@pytest.fixture(scope="module")
+def classifier_run(autoencoder_run, tmp_path_factory):
+    from convae import training
+    patience = []
+    chosen = training.early_stopping
+
+    def recorded(value):
+        patience.append(value)
+        return chosen(value)
+    training.early_stopping = recorded  # what each stage's early stopping is given
+    try:
+        done, config = one_experiment("classification.py", ["-d", TRAIN_IMAGES, "-model", autoencoder_run[2],
+                                                            *CL_FLAGS], tmp_path_factory.mktemp("flags-cl"))
+    finally:
+        training.early_stopping = chosen
+    return done, config, patience
+
+
+def test_every_classifier_flag_reaches_its_layer(classifier_run):
+    done, _, patience = classifier_run
+    model = done.model
+    assert model.get_layer("fc").units == 12                                          # --fc-units
+    assert model.get_layer("fc_dropout").rate == 0.35                                 # --dropout
+    inner = [layer for layer in layers_of(model, "Dropout") if layer.name != "fc_dropout"]
+    assert inner and {layer.rate for layer in inner} == {0.15}                        # --encoder-dropout
+    norms = layers_of(model, "BatchNormalization")
+    assert norms and all(layer.trainable for layer in norms)                          # --batch-norm trained
+    augment = [layer for layer in model.layers if hasattr(layer, "rotation")]
+    assert [(a.shift, a.rotation, a.zoom) for a in augment] == [(0.05, 12.0, 0.08)]   # --shift, --rotation, --zoom
+    assert patience == [3, 3]                                                         # --patience, both stages
+
+
+def test_each_stage_compiles_its_rate_over_its_own_steps(classifier_run):
+    done, _, _ = classifier_run
+    steps = 240 // 32  # --limit 300, --val-split 0.2: 240 to train on in full batches of --batch-size 32
+    stage1, stage2 = done.extra["optimizers"]["stage 1"], done.extra["optimizers"]["stage 2"]
+    assert stage1["learning_rate"] == {"schedule": "CosineDecay", "initial_learning_rate": 3e-3,
+                                       "decay_steps": 2 * steps}                      # --learning-rate, --epochs
+    assert stage2["learning_rate"] == {"schedule": "CosineDecay", "initial_learning_rate": 7e-4,
+                                       "decay_steps": 1 * steps}                      # --fine-tune-learning-rate
+    rate = done.model.optimizer.get_config()["learning_rate"]                         # the optimizer compiled last
+    assert rate["config"]["initial_learning_rate"] == pytest.approx(7e-4)
+    assert len(done.history["loss"]) == 3 and done.extra["stage2_start"] == 3         # --epochs, --fine-tune-epochs
+    assert int(done.model.optimizer.iterations.numpy()) == steps                      # --batch-size, in stage 2
+    assert sum(done.extra["split"]["train"]) == 240 and sum(done.extra["split"]["validation"]) == 60
+
+
+def test_the_views_averaged_are_those_tta_asks_for(classifier_run, autoencoder_run):
+    from convae import data, metrics
+    from convae.networks import averaged_over_shifts
+    done, config, _ = classifier_run
+    images = data.load_images(TRAIN_IMAGES).array[:300]
+    labels = data.load_labels(TRAIN_LABELS).array[:300]
+    _, val = data.split_indices(300, 0.2, 2, labels)
+    x, y = data.to_float(images)[val], labels[val]
+    losses = {views: metrics.evaluate(y, averaged_over_shifts(done.model, views).predict(x, verbose=0))["loss"]
+              for views in (5, 9)}
+    assert done.metrics["val_loss_tta"] == pytest.approx(losses[5], abs=1e-5)          # --tta 5
+    assert abs(done.metrics["val_loss_tta"] - losses[9]) > 1e-5
+
+
+def test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction(tmp_path):
+    from convae.prompts import Prompter
+    from convae.sweep import spec, study
+    from convae.sweep.objective import Objective
+    from convae.sweep.study import default_storage, open_storage
+    from convae.sweep.workers import layout  # noqa: F401  the module a worker starts from imports
+    definition = definition_of("autoencoder.py")
+    fixed = ["-d", TRAIN_IMAGES, "--limit", "200", "--epochs", "1", "--layers", "2"]
+    made, _ = spec.build(definition, fixed, grid=["filters=4;6", "dropout=0,0.3"],
+                         search=["batch-size=16:64"], seeds="5,6")
+    objective = Objective(made, str(tmp_path), 1)
+    objective.inputs = definition.load(objective.fixed, Prompter(enabled=False), objective.runtime)
+    config = objective.config({"filters": "6", "dropout": "0.3", "batch_size": 48}, 6)
+    assert config.hyperparameters["filters"] == [6, 6] and config.hyperparameters["dropout"] == 0.3
+    assert config.hyperparameters["batch_size"] == 48 and config.settings["seed"] == 6
+    assert type(config.hyperparameters["batch_size"]) is int  # a searched integer stays one
+    assert config.settings["limit"] == 200 and config.hyperparameters["epochs"] == 1   # the fixed flags
+    assert config.hyperparameters["layers"] == 2
+    assert config.hyperparameters["kernel"] == [3, 3] and config.settings["val_split"] == 0.2  # the defaults
+    os.makedirs(tmp_path / "sweep")
+    for script, direction in (("autoencoder.py", "MINIMIZE"), ("classification.py", "MAXIMIZE")):
+        opened = study.open_study(open_storage(default_storage(str(tmp_path / "sweep"))), script, made,
+                                  str(tmp_path), definition_of(script).direction)
+        assert opened.direction.name == direction
