@@ -8,16 +8,19 @@ The script comes first; every flag that is not the sweep's own is the script's a
 trial. A trial is one experiment of the script with those flags, a value of each dimension,
 --no-input and one seed, in its own folder under DIR/trials/. The same command again continues a
 sweep that was stopped: finished trials are kept, interrupted ones resume from their checkpoints.
-With --storage postgresql://USER@HOST:PORT/DB --study NAME the same command on other machines
-joins the sweep. See docs/sweeps.md.
+Without --output-dir the folder follows from the sweep's settings (runs/sweep-<script>-<digest>), so
+that the command, repeated word for word, finds it. With --storage postgresql://USER@HOST:PORT/DB
+--study NAME the same command on other machines joins the sweep. See docs/sweeps.md.
 """
 import argparse
 import contextlib
-import datetime
+import hashlib
 import importlib.util
 import io
 import json
 import os
+import shlex
+import signal
 import sys
 
 import convae  # noqa: F401  first: where the requirements are missing, it says so in one line
@@ -31,6 +34,7 @@ from convae.errors import UserError
 from convae.files import write_text_atomic
 from convae.sweep import spec as specs
 from convae.sweep import study as studies
+from convae.sweep.study import Patience
 from convae.sweep.workers import layout as worker_layout
 from convae.sweep.workers import run_workers
 
@@ -52,10 +56,14 @@ def make_parser():
     add("--workers", type=cli.argparse_type(sweep_workers()), default=None, metavar="N",
         help="worker processes on this machine (default: one per GPU, each on its own; on a CPU one per core, "
              "each on its own, up to 4)")
-    add("--output-dir", metavar="DIR", help="the sweep's folder (default: runs/sweep-<date-time>)")
+    add("--output-dir", metavar="DIR", help="the sweep's folder (default: runs/sweep-<script>-<digest of the "
+        "sweep's settings>, the same for the same command)")
     add("--storage", metavar="URL", help="the study's storage (default: a SQLite file in the sweep's folder); "
         "postgresql://USER@HOST:PORT/DB lets workers on many machines share one sweep")
     add("--study", default="sweep", metavar="NAME", help="the study's name in the storage (default: sweep)")
+    add("--storage-timeout", type=cli.argparse_type(storage_timeout()), default=300, metavar="SECONDS",
+        help="how long the sweep waits for a storage that stops answering (a server restarting, a network blip) "
+             "before it stops; the same command continues it (default: 300)")
     add("--ensemble", type=cli.argparse_type(ensemble_size()), default=None, metavar="K",
         help="classification: also score the test set with the K best trials' probabilities averaged")
     add("--no-tensorboard", action="store_true", help="no TensorBoard logs (written by default, with HParams)")
@@ -72,6 +80,11 @@ def sweep_trials():
 def sweep_workers():
     from convae.params import Param, integer
     return Param("workers", integer(1, 1024), None, "")
+
+
+def storage_timeout():
+    from convae.params import Param, integer
+    return Param("storage_timeout", integer(0, 86400), 300, "")
 
 
 def ensemble_size():
@@ -102,16 +115,38 @@ def check_inputs(definition, flags):
     definition.load(flags, Prompter(enabled=False), Runtime())
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `kill`) or SIGHUP (a closed terminal): the sweep stops as at Ctrl-C."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def default_folder(spec, study):
+    """runs/sweep-<script>-<digest>: the same folder for the same sweep, so that the same command finds it."""
+    digest = hashlib.sha1(json.dumps([spec.to_json(), study], sort_keys=True).encode("utf-8")).hexdigest()[:8]
+    return os.path.join("runs", f"sweep-{os.path.splitext(spec.script)[0]}-{digest}")
+
+
 def main(argv=None):
-    own, script, fixed = parse(sys.argv[1:] if argv is None else argv)
+    program = sys.argv[0] if argv is None else "sweep.py"
+    argv = sys.argv[1:] if argv is None else argv
+    own, script, fixed = parse(argv)
     if own.report:
         return report_only(own.report, own.ensemble)
+    again = "the same command continues the sweep: python " + shlex.join([program, *argv])
     definition = definitions.of(script)
     spec, flags = specs.build(definition, fixed, own.grid, own.search, own.seeds, own.trials, not own.no_tensorboard,
                               own.ensemble)
-    folder = own.output_dir or os.path.join("runs", f"sweep-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    folder = own.output_dir or default_folder(spec, own.study)
     recorded = os.path.join(folder, specs.FILE)
-    if os.path.exists(recorded):
+    continued = os.path.exists(recorded)
+    if continued:
         with open(recorded) as f:
             theirs = specs.Spec.from_json(json.load(f)["spec"])
         if theirs != spec:
@@ -130,17 +165,27 @@ def main(argv=None):
                                             "study": own.study, "ensemble": own.ensemble}, indent=2) + "\n")
     layout = worker_layout(own.workers)
     dims = "; ".join(d.describe() for d in spec.dimensions) or "seeds only"
-    print(f"Sweep of {script}: {spec.total()} trials ({dims}; seeds {','.join(map(str, spec.seeds))}) in {folder}, "
-          f"study {own.study!r} in {studies.masked(url)}; {layout.describe()}", flush=True)
-    interrupted = False
+    print(f"Sweep of {script}: {spec.total()} trials ({dims}; seeds {','.join(map(str, spec.seeds))}) in {folder}"
+          f"{' (continued)' if continued else ''}, study {own.study!r} in {studies.masked(url)}; "
+          f"{layout.describe()}", flush=True)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    stopped = None
     try:
-        run_workers(spec, url, own.study, folder, study, layout)
-    except KeyboardInterrupt:
-        interrupted = True
-    report(folder, spec, study, own.study, studies.masked(url), own.ensemble, definition)
-    if interrupted:
-        print("interrupted: the same command continues the sweep (running trials resume from their checkpoints)",
-              file=sys.stderr)
+        run_workers(spec, url, own.study, folder, study, layout, Patience(url, own.storage_timeout, again))
+    except KeyboardInterrupt as e:
+        stopped = e
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+    Patience(url, own.storage_timeout, again).call(
+        lambda: report(folder, spec, study, own.study, studies.masked(url), own.ensemble, definition))
+    if isinstance(stopped, Stopped):
+        print(f"stopped by {signal.Signals(stopped.signum).name}: {again} (running trials resume from their "
+              "checkpoints)", file=sys.stderr)
+        return 128 + stopped.signum
+    if stopped is not None:
+        print(f"interrupted: {again} (running trials resume from their checkpoints)", file=sys.stderr)
         return 130
     return 0
 

@@ -394,9 +394,38 @@ NEW_BUGS = {
         "convae/definitions/autoencoder.py", 'hyper["layers"], hyper["kernel"], hyper["filters"],',
         'hyper["layers"], hyper["filters"], hyper["filters"],',
         "F::test_every_autoencoder_flag_reaches_its_layer_the_split_and_the_epochs"),
+    # sweeps against the faults of real machines (tests/test_sweep_faults.py, the real thing)
+    "SIGTERM and SIGHUP left to kill the sweep": (
+        "sweep.py", "signal.signal(signum, _stop)", "signal.signal(signum, signal.SIG_DFL)",
+        "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGTERM]"),
+    "the default folder named anew each time": (
+        "sweep.py", "json.dumps([spec.to_json(), study], sort_keys=True)",
+        "json.dumps([spec.to_json(), study, os.getpid()], sort_keys=True)",
+        "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGHUP]"),
+    "one HParams configuration per worker start": (
+        "convae/sweep/objective.py", '    if glob.glob(os.path.join(folder, "events.out.tfevents.*")):\n        return\n',
+        "", "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGTERM]"),
+    "a storage that stops answering not waited for": (
+        "convae/sweep/study.py", "                if not storage_fault(e):\n                    raise\n                reason",
+        "                raise\n                reason",
+        "S::test_a_database_away_for_seconds_is_waited_for_and_nothing_runs_twice"),
+    "a storage waited for without end": (
+        "convae/sweep/study.py", "if now - since >= self.seconds:", "if now - since >= 100 * self.seconds:",
+        "S::test_a_database_gone_for_good_stops_the_sweep_in_one_line"),
+    "a full disk taken for the trial's own failure": (
+        "convae/sweep/objective.py", "            fault = disk_fault(e)\n", "            fault = None\n",
+        "S::test_a_full_disk_stops_the_sweep_in_one_line_and_the_same_command_continues[elsewhere]"),
+    "workers started again without end": (
+        "convae/sweep/workers.py", "if self.count[number] >= RESTARTS:", "if self.count[number] >= 10 ** 6:",
+        "S::test_a_worker_killed_again_and_again_stops_the_sweep_with_how_it_ended"),
+    "a result cut short taken for a failure": (
+        "convae/sweep/objective.py", "            except (OSError, ValueError):  # edited or cut short by hand",
+        "            except OSError:  # edited or cut short by hand",
+        "S::test_a_result_edited_by_hand_runs_its_trial_again"),
 }
 NEW_BUGS = {name: (file, text, replacement,
-                   test.replace("E::", "tests/test_effects.py::").replace("F::", "tests/test_flags.py::"))
+                   test.replace("E::", "tests/test_effects.py::").replace("F::", "tests/test_flags.py::")
+                   .replace("S::", "tests/test_sweep_faults.py::"))
             for name, (file, text, replacement, test) in NEW_BUGS.items()}
 BUGS.update(NEW_BUGS)
 
@@ -444,7 +473,11 @@ NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row",
                   "a sweep's fixed flags not handed to its trials", "a searched integer handed on as a float",
                   "--encoder-dropout dropped in stage 2", "--batch-norm dropped in stage 2", "--shift and --zoom swapped",
                   "--patience in stage 2 only", "--val-split taken as the share kept",
-                  "the autoencoder's --kernel given as its --filters")
+                  "the autoencoder's --kernel given as its --filters", "SIGTERM and SIGHUP left to kill the sweep",
+                  "the default folder named anew each time", "one HParams configuration per worker start",
+                  "a storage that stops answering not waited for", "a storage waited for without end",
+                  "a full disk taken for the trial's own failure", "workers started again without end",
+                  "a result cut short taken for a failure")
 
 
 def copy_project(target):

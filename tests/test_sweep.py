@@ -233,11 +233,21 @@ def postgres():
     port = _free_port()
     quiet = {"check": True, "capture_output": True, "cwd": home}
     subprocess.run([*as_user, f"{binaries}/initdb", "-D", data, "-U", "sweeper", "--auth=trust"], **quiet)
-    subprocess.run([*as_user, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(home, "log"), "-w", "-o",
-                    f"-p {port} -k {home} -c listen_addresses=127.0.0.1", "start"], **quiet)
-    yield f"postgresql://sweeper@127.0.0.1:{port}/postgres"
-    subprocess.run([*as_user, f"{binaries}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True,
-                   cwd=home)
+
+    class Server(str):
+        """The server's URL, and its pg_ctl: start() and stop() (fast: what a restart does)."""
+
+        def start(self):
+            subprocess.run([*as_user, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(home, "log"), "-w", "-o",
+                            f"-p {port} -k {home} -c listen_addresses=127.0.0.1", "start"], **quiet)
+
+        def stop(self, mode="fast"):
+            subprocess.run([*as_user, f"{binaries}/pg_ctl", "-D", data, "-m", mode, "stop"], capture_output=True,
+                           cwd=home)
+    server = Server(f"postgresql://sweeper@127.0.0.1:{port}/postgres")
+    server.start()
+    yield server
+    server.stop("immediate")
     shutil.rmtree(home, ignore_errors=True)
 
 

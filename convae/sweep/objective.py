@@ -6,11 +6,14 @@ trial whose result.json was written is not run again.
 """
 import contextlib
 import dataclasses
+import errno
 import gc
+import glob
 import json
 import os
 import shutil
 import socket
+import sys
 import time
 import traceback
 
@@ -24,14 +27,43 @@ from convae.sweep.spec import flag_text, value_of
 from convae.sweep.study import trial_folder
 
 RESULT_FILE = "result.json"
+DISK_FAULT = 75  # a worker's exit status where its disk refused a write
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+DISK_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
+
+
+def disk_fault(error):
+    """Why the disk refused a write, where `error` (or what caused it) says so: no space left, a quota, a
+    read-only or unwritable folder; None for any other error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+            return error.strerror or os.strerror(error.errno)
+        found = next((words for words in DISK_WORDS if words in str(error)), None)
+        if found:
+            return found
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _only_here(folder):
+    """The trial's folder for this process alone: a trial queued again while it still runs here (its
+    heartbeats lost while the storage was away) waits, then finds its result.json."""
+    import fcntl
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    with open(folder + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class Objective:
     """The objective of a worker's trials: `objective(trial)` runs the trial's experiment and returns
     its best metric (the definition's)."""
 
-    def __init__(self, spec, root, number):
-        self.spec, self.root, self.number = spec, root, number
+    def __init__(self, spec, root, number, patience=None):
+        self.spec, self.root, self.number, self.patience = spec, root, number, patience
         self.definition = definitions.of(spec.script)
         self.params = {p.name: p for p in self.definition.params}
         self.fixed = self.definition.parse_args(list(spec.fixed) + ["--no-input", "--no-show"])
@@ -46,20 +78,34 @@ class Objective:
             raise optuna.TrialPruned("nothing queued")
         values = {d.name: suggest(trial, d) for d in self.spec.dimensions}
         seed = trial.suggest_categorical("seed", list(self.spec.seeds))
-        for key, value in (("host", socket.gethostname()), ("pid", os.getpid()), ("worker", self.number)):
-            trial.set_user_attr(key, value)
+        self.store(trial, {"host": socket.gethostname(), "pid": os.getpid(), "worker": self.number})
         if self.spec.search and seed == self.spec.seeds[0] and "retry_of" not in trial.user_attrs:
             self._queue_other_seeds(trial, values)
         folder = trial_folder(self.root, trial)
         try:
-            result = self.run(folder, values, seed)
+            with _only_here(folder):
+                result = self.run(folder, values, seed)
         except Exception as e:
-            trial.set_user_attr("error", first_line(e) if isinstance(e, UserError) else
-                                f"{type(e).__name__}: {first_line(e)}")
+            fault = disk_fault(e)
+            if fault:  # not the trial's fault: it stays to be run again, and the sweep stops
+                with contextlib.suppress(Exception):  # a storage on the same disk cannot take it either
+                    self.store(trial, {"interrupted": f"{fault} ({folder})"})
+                with contextlib.suppress(OSError):  # the log may be on that disk
+                    sys.stderr.write(f"error: cannot write in {folder}: {fault}\n")
+                os._exit(DISK_FAULT)
+            self.store(trial, {"error": first_line(e) if isinstance(e, UserError) else
+                               f"{type(e).__name__}: {first_line(e)}"})
             raise
-        for key, value in result.items():
-            trial.set_user_attr(key, value)
+        self.store(trial, result)
         return result["metrics"][self.definition.best_metric]
+
+    def store(self, trial, attributes):
+        """The trial's user attributes, written to the storage (waited for where it does not answer)."""
+        for key, value in attributes.items():
+            if self.patience:
+                self.patience.call(lambda: trial.set_user_attr(key, value))
+            else:
+                trial.set_user_attr(key, value)
 
     def _queue_other_seeds(self, trial, values):
         configuration = trial.user_attrs["configuration"]
@@ -86,8 +132,11 @@ class Objective:
         started = time.perf_counter()
         done = os.path.join(folder, RESULT_FILE)
         if os.path.exists(done):
-            with open(done) as f:
-                return json.load(f)
+            try:
+                with open(done) as f:
+                    return json.load(f)
+            except (OSError, ValueError):  # edited or cut short by hand: the trial runs again
+                os.remove(done)
         resuming = os.path.exists(checkpoint.path_in(folder))
         if not resuming and os.path.exists(folder):  # killed before its first checkpoint, or before its result
             shutil.rmtree(folder)
@@ -148,7 +197,10 @@ def write_hparams(folder, spec, values, seed, metrics):
 
 
 def write_hparams_config(folder, spec, definition):
-    """The HParams tab's columns: every dimension, the seed, and the script's final figures."""
+    """The HParams tab's columns: every dimension, the seed, and the script's final figures; once a sweep
+    (a worker started again, or a sweep continued, finds them written)."""
+    if glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        return
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
     columns = [hp.HParam(d.flag[2:], hp.Discrete(list(d.values)) if d.kind == "grid" else

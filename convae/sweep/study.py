@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import os
 import socket
+import sys
 import time
 
 from convae import internals
@@ -32,32 +33,95 @@ def default_storage(folder):
     return "sqlite:///" + os.path.abspath(os.path.join(folder, "study.db"))
 
 
-def open_storage(url):
-    """Optuna's RDBStorage on `url`, with heartbeats, or a one-line UserError where it cannot be reached."""
+def open_storage(url, patience=None):
+    """Optuna's RDBStorage on `url`, with heartbeats, or a one-line UserError where it cannot be reached;
+    with a `patience` (Patience), a storage that does not answer is waited for as it says."""
     import warnings
 
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
-    given = url
-    for short in ("postgres://", "postgresql://"):
-        if url.startswith(short):
-            url = "postgresql+psycopg://" + url[len(short):]  # psycopg 3, the driver the requirements name
     for attempt in range(5):
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                              heartbeat_stale_trial_callback=requeue,
-                                              engine_kwargs=_engine_kwargs(url))
+            return patience.call(lambda: _connect(url)) if patience else _connect(url)
         except ModuleNotFoundError as e:
-            raise UserError(f"--storage {masked(given)}: needs the {e.name} package (pip install -r "
+            raise UserError(f"--storage {masked(url)}: needs the {e.name} package (pip install -r "
                             "requirements-postgres.txt)") from None
+        except UserError:
+            raise
         except Exception as e:  # SQLAlchemy's errors: the server, the file, the login
             reason = first_line(_root(e))
             if "already exists" in reason or "duplicate key" in reason:  # another command made the tables first
                 time.sleep(0.5 * (attempt + 1))
                 continue
-            raise UserError(f"cannot reach the storage {masked(given)} ({reason})") from None
-    raise UserError(f"cannot set up the storage {masked(given)} ({reason})")
+            raise UserError(f"cannot reach the storage {masked(url)} ({reason})") from None
+    raise UserError(f"cannot set up the storage {masked(url)} ({reason})")
+
+
+def _connect(url):
+    import optuna
+
+    class Storage(optuna.storages.RDBStorage):
+        def record_heartbeat(self, trial_id):
+            """A heartbeat the storage cannot take is skipped, not fatal: Optuna's heartbeat thread ends at its
+            first error, and a trial whose heartbeats stop is taken for dead and run again elsewhere."""
+            try:
+                super().record_heartbeat(trial_id)
+            except Exception as e:
+                if not storage_fault(e):
+                    raise
+
+    for short in ("postgres://", "postgresql://"):
+        if url.startswith(short):
+            url = "postgresql+psycopg://" + url[len(short):]  # psycopg 3, the driver the requirements name
+    return Storage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                   heartbeat_stale_trial_callback=requeue, engine_kwargs=_engine_kwargs(url))
+
+
+def storage_fault(error):
+    """Whether `error` says that the storage is away (a server restarting, a network blip, a file another
+    process holds or a disk that refuses it) rather than that something is wrong with the sweep."""
+    import optuna
+    import sqlalchemy.exc
+    return isinstance(error, (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError,
+                              sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError))
+
+
+class Patience:
+    """How long to wait for a storage that stops answering: `call(function)` calls it again, with backoff,
+    for up to `seconds`; one line (`say`) when the storage goes and one when it is back; past that, a
+    UserError that names the storage (password masked) and ends with `again` (what continues the sweep)."""
+
+    def __init__(self, url, seconds, again="", say=None):
+        self.url, self.seconds, self.again = url, seconds, again
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def call(self, function):
+        since, delay = None, 0.5
+        while True:
+            try:
+                result = function()
+            except Exception as e:
+                if not storage_fault(e):
+                    raise
+                reason, now = first_line(_root(e)), time.monotonic()
+                if any(words in reason for words in ("full", "readonly", "read-only", "disk I/O")):
+                    raise UserError(f"the storage {masked(self.url)} cannot write ({reason}): free some space or make "
+                                    "it writable, then " + (self.again or "the same command continues the sweep")) \
+                        from None
+                if since is None:
+                    since = now
+                    self.say(f"the storage {masked(self.url)} is not answering ({reason}); waiting up to "
+                             f"{self.seconds} s for it")
+                if now - since >= self.seconds:
+                    raise UserError(f"the storage {masked(self.url)} has not answered for {self.seconds} s "
+                                    f"({reason}); " + (self.again or "the same command continues the sweep")) from None
+                time.sleep(min(delay, since + self.seconds - now))
+                delay = min(2 * delay, 15.0)
+                continue
+            if since is not None:
+                self.say(f"the storage {masked(self.url)} is back, after {time.monotonic() - since:.0f} s")
+            return result
 
 
 def _engine_kwargs(url):
@@ -67,9 +131,14 @@ def _engine_kwargs(url):
 
 
 def _root(error):
-    while getattr(error, "orig", None) is not None:
-        error = error.orig
-    return error
+    """The driver's own error behind SQLAlchemy's and Optuna's wrappers: what the server or the file said."""
+    while True:
+        if getattr(error, "orig", None) is not None:
+            error = error.orig
+        elif type(error).__name__ == "StorageInternalError" and error.__cause__ is not None:
+            error = error.__cause__
+        else:
+            return error
 
 
 def open_study(storage, name, spec, folder, direction):
@@ -141,6 +210,14 @@ def fail_dead_local_trials(study):
                     requeue(study, failed)
             except Exception:  # another process got there first
                 pass
+
+
+def requeue_interrupted(study):
+    """Trials that ended without a result of their own (their worker stopped, a disk refused a write) and
+    were not queued again then: queued again now, to resume from their checkpoints."""
+    for trial in trials_of(study):
+        if status_of(trial) == "interrupted":
+            requeue(study, trial)
 
 
 def _alive(pid):
