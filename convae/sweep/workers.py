@@ -71,7 +71,7 @@ def run_workers(spec, url, name, folder, study, layout, patience):
             fail_dead_local_trials(study)  # queued again, to resume from their checkpoints
         progress.close()
         raise
-    progress.update(study, started)
+    patience.call(lambda: progress.update(study, started))
     progress.close()
 
 
