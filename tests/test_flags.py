@@ -27,6 +27,21 @@ def one_experiment(script, argv, folder, paths=None):
     return experiment.train_and_evaluate(definition, config, inputs, Runtime(), str(folder)), config
 
 
+def seeds_of_the_batches(run):
+    """run() with convae.batching.training_batches recording the seed each fit's batches are drawn from."""
+    from convae import batching
+    seeds, chosen = [], batching.training_batches
+
+    def recorded(x, y, batch_size, seed, first_epoch, epochs):
+        seeds.append(seed)
+        return chosen(x, y, batch_size, seed, first_epoch, epochs)
+    batching.training_batches = recorded
+    try:
+        return run(), seeds
+    finally:
+        batching.training_batches = chosen
+
+
 def layers_of(model, kind):
     from convae.networks import all_layers
     return [layer for layer in all_layers(model) if type(layer).__name__ == kind]
@@ -41,14 +56,14 @@ AE_FLAGS = ["-d", TRAIN_IMAGES, "--layers", "2", "--kernel", "5,3", "--filters",
 def autoencoder_run(tmp_path_factory):
     from convae import records
     folder = tmp_path_factory.mktemp("flags-ae")
-    done, config = one_experiment("autoencoder.py", AE_FLAGS, folder)
+    (done, config), seeds = seeds_of_the_batches(lambda: one_experiment("autoencoder.py", AE_FLAGS, folder))
     path = str(folder / "ae.h5")
     records.save_model(done.model, path, {})  # as the script saves it: stock layers, loadable anywhere
-    return done, config, path
+    return done, config, path, seeds, folder
 
 
 def test_every_autoencoder_flag_reaches_its_layer_the_split_and_the_epochs(autoencoder_run, capsys):
-    done, config, _ = autoencoder_run
+    done, config, _, seeds, folder = autoencoder_run
     model = done.model
     encoder_convs = [layer for layer in layers_of(model, "Conv2D") if layer.name.startswith("encoder_")]
     assert [layer.kernel_size for layer in encoder_convs] == [(5, 5), (3, 3)]          # --layers, --kernel
@@ -61,6 +76,13 @@ def test_every_autoencoder_flag_reaches_its_layer_the_split_and_the_epochs(autoe
     # --limit 250, --val-split 0.3: 75 held out, 175 to train on; --batch-size 40: 4 full batches an epoch
     assert int(model.optimizer.iterations.numpy()) == 2 * (175 // 40)
     assert config.settings == {"limit": 250, "val_split": 0.3, "seed": 7} and done.settings["seed"] == 7
+    assert seeds == [7]                                                               # --seed: the batches' order
+    # the record: its number, its figures, its parameters (Keras's count less BatchNormalization's step counters)
+    assert done.number == 1 and done.status == "complete"
+    assert done.metrics == {"loss": done.history["loss"][-1], "val_loss": done.history["val_loss"][-1]}
+    counters = sum(1 for w in model.weights if w.name == "updates" and len(w.shape) == 0)
+    assert done.parameters == model.count_params() - counters > 0
+    assert not (folder / "tensorboard").exists()                                      # no --tensorboard: none
 
 
 def test_the_autoencoder_split_keeps_the_limit_and_holds_out_the_share_asked(tmp_path, capsys):
@@ -97,15 +119,16 @@ def classifier_run(autoencoder_run, tmp_path_factory):
         return chosen(value)
     training.early_stopping = recorded  # what each stage's early stopping is given
     try:
-        done, config = one_experiment("classification.py", ["-d", TRAIN_IMAGES, "-model", autoencoder_run[2],
-                                                            *CL_FLAGS], tmp_path_factory.mktemp("flags-cl"))
+        (done, config), seeds = seeds_of_the_batches(lambda: one_experiment(
+            "classification.py", ["-d", TRAIN_IMAGES, "-model", autoencoder_run[2], *CL_FLAGS],
+            tmp_path_factory.mktemp("flags-cl")))
     finally:
         training.early_stopping = chosen
-    return done, config, patience
+    return done, config, patience, seeds
 
 
 def test_every_classifier_flag_reaches_its_layer(classifier_run):
-    done, _, patience = classifier_run
+    done, _, patience, seeds = classifier_run
     model = done.model
     assert model.get_layer("fc").units == 12                                          # --fc-units
     assert model.get_layer("fc_dropout").rate == 0.35                                 # --dropout
@@ -116,10 +139,13 @@ def test_every_classifier_flag_reaches_its_layer(classifier_run):
     augment = [layer for layer in model.layers if hasattr(layer, "rotation")]
     assert [(a.shift, a.rotation, a.zoom) for a in augment] == [(0.05, 12.0, 0.08)]   # --shift, --rotation, --zoom
     assert patience == [3, 3]                                                         # --patience, both stages
+    assert seeds == [2, 3]                                                            # --seed: each stage's batches
+    standardize = model.get_layer("standardize")  # the encoder's features over the training images
+    assert np.any(np.asarray(standardize.mean) != 0) and np.any(np.asarray(standardize.variance) != 1)
 
 
 def test_each_stage_compiles_its_rate_over_its_own_steps(classifier_run):
-    done, _, _ = classifier_run
+    done, _, _, _ = classifier_run
     steps = 240 // 32  # --limit 300, --val-split 0.2: 240 to train on in full batches of --batch-size 32
     stage1, stage2 = done.extra["optimizers"]["stage 1"], done.extra["optimizers"]["stage 2"]
     assert stage1["learning_rate"] == {"schedule": "CosineDecay", "initial_learning_rate": 3e-3,
@@ -136,7 +162,7 @@ def test_each_stage_compiles_its_rate_over_its_own_steps(classifier_run):
 def test_the_views_averaged_are_those_tta_asks_for(classifier_run, autoencoder_run):
     from convae import data, metrics
     from convae.networks import averaged_over_shifts
-    done, config, _ = classifier_run
+    done, config, _, _ = classifier_run
     images = data.load_images(TRAIN_IMAGES).array[:300]
     labels = data.load_labels(TRAIN_LABELS).array[:300]
     _, val = data.split_indices(300, 0.2, 2, labels)
@@ -145,6 +171,11 @@ def test_the_views_averaged_are_those_tta_asks_for(classifier_run, autoencoder_r
               for views in (5, 9)}
     assert done.metrics["val_loss_tta"] == pytest.approx(losses[5], abs=1e-5)          # --tta 5
     assert abs(done.metrics["val_loss_tta"] - losses[9]) > 1e-5
+    alone = metrics.evaluate(y, done.model.predict(x, verbose=0))  # the validation figures: the network alone
+    assert (done.metrics["val_loss"], done.metrics["val_accuracy"]) == pytest.approx((alone["loss"], alone["accuracy"]),
+                                                                                      abs=1e-5)
+    assert done.metrics["val_f1"] == pytest.approx(alone["f1"], abs=1e-5)
+    assert {"loss", "accuracy", "val_precision", "val_recall"} <= set(done.metrics)
 
 
 def test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direction(tmp_path):
@@ -171,3 +202,23 @@ def test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direc
         opened = study.open_study(open_storage(default_storage(str(tmp_path / "sweep"))), script, made,
                                   str(tmp_path), definition_of(script).direction)
         assert opened.direction.name == direction
+
+
+def test_a_script_run_in_process_goes_through_the_one_call_with_its_flags(tmp_path, monkeypatch):
+    """autoencoder.py's main() in this process (runner.start, Run, experiment.unattended): its flags in
+    the saved JSON, the table and the output folder."""
+    import json
+
+    import autoencoder
+    monkeypatch.chdir(tmp_path)
+    status = autoencoder.main(["-d", TRAIN_IMAGES, "--layers", "1", "--filters", "3", "--kernel", "5", "--epochs", "1",
+                               "--limit", "120", "--batch-size", "30", "--seed", "5", "--dropout", "0.15",
+                               "--no-input", "--no-show", "--output-dir", "out", "--save", "ae.h5"])
+    assert status == 0
+    described = json.loads((tmp_path / "ae.json").read_text())
+    assert described["hyperparameters"] == {"layers": 1, "kernel": [5], "filters": [3], "pooling": [1], "epochs": 1,
+                                            "batch_size": 30, "dropout": 0.15}
+    assert described["settings"] == {"limit": 120, "val_split": 0.2, "seed": 5} and described["seed"] == 5
+    assert len(described["history"]["loss"]) == 1
+    table = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith("1,1,5,3,1,1,30,0.1500,")
