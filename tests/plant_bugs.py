@@ -401,7 +401,7 @@ NEW_BUGS = {
     "the default folder named anew each time": (
         "sweep.py", "json.dumps([spec.to_json(), study], sort_keys=True)",
         "json.dumps([spec.to_json(), study, os.getpid()], sort_keys=True)",
-        "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGHUP]"),
+        "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGTERM]"),
     "one HParams configuration per worker start": (
         "convae/sweep/objective.py", '    if glob.glob(os.path.join(folder, "events.out.tfevents.*")):\n        return\n',
         "", "S::test_a_signal_stops_the_sweep_and_the_same_command_continues_it_without_an_output_dir[SIGTERM]"),
