@@ -176,16 +176,6 @@ def _why(param, value, values):
     return ""
 
 
-def resumed_hyperparameters(args, params, context):
-    """With --resume, the hyperparameters of the checkpoint in --output-dir (nothing is asked): flags given
-    on the command line must agree with them. None without --resume."""
-    from convae import checkpoint
-    if not args.resume:
-        return None
-    record, _ = checkpoint.read(checkpoint.path_in(args.output_dir))
-    return resolve(params, vars(args), None, context, previous=record.get("hyperparameters"))
-
-
 def ask_file(prompter, label, given, load, flag):
     """Load the file given by `flag`, or ask for a path until one loads.
 

@@ -112,10 +112,11 @@ def identity(definition, inputs, settings):
     return {"script": definition.file, "data": inputs.checksums(), "settings": settings}
 
 
-def resume_point(definition, config, inputs, folder):
-    """The checkpoint in `folder` (checkpoint.Resumed), which must be this experiment's."""
+def resume_point(definition, config, inputs, folder, read=None):
+    """The checkpoint in `folder` (checkpoint.Resumed), which must be this experiment's; `read`: the
+    checkpoint's (record, arrays) where the caller has read it already."""
     path = checkpoint.path_in(folder)
-    record, arrays = checkpoint.read(path)
+    record, arrays = read or checkpoint.read(path)
     checkpoint.check_same_run(path, record, dict(identity(definition, inputs, config.settings),
                                                  hyperparameters=records.as_json(config.hyperparameters)))
     return checkpoint.Resumed(record["experiment"], checkpoint.State.from_record(record), arrays)

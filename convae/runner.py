@@ -4,7 +4,7 @@
 checkpoint --resume continues) and asks for each experiment's hyperparameters; each experiment is
 then experiment.train_and_evaluate, the one call a sweep's trials make too.
 """
-from convae import cli, experiment, records
+from convae import checkpoint, cli, experiment, records
 from convae.experiment import Config
 from convae.prompts import Prompter
 from convae.session import Session
@@ -28,9 +28,13 @@ class Run:
         self.prompter, self.runtime = prompter, runtime
         self.settings = cli.resolve(definition.settings, vars(args), prompter, inputs.context())
         self.context = definition.context(inputs, self.settings)
-        self.hyper = cli.resumed_hyperparameters(args, definition.hyperparameters, self.context)
-        self.resumed = experiment.resume_point(definition, Config(self.settings, self.hyper), inputs,
-                                               args.output_dir) if args.resume else None
+        self.hyper = self.resumed = None
+        if args.resume:  # the checkpoint's hyperparameters (nothing asked); flags given must agree with them
+            read = checkpoint.read(checkpoint.path_in(args.output_dir))
+            self.hyper = cli.resolve(definition.hyperparameters, vars(args), None, self.context,
+                                     previous=read[0].get("hyperparameters"))
+            self.resumed = experiment.resume_point(definition, Config(self.settings, self.hyper), inputs,
+                                                   args.output_dir, read)
         self.session = Session(records.make_output_dir(args.output_dir, definition.name), definition, prompter,
                                resumed=self.resumed.experiment if self.resumed else None)
 

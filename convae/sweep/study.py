@@ -105,7 +105,8 @@ class Patience:
                 if not storage_fault(e):
                     raise
                 reason, now = first_line(_root(e)), time.monotonic()
-                if any(words in reason for words in ("full", "readonly", "read-only", "disk I/O")):
+                refused = ("disk is full", "readonly database", "read-only", "disk I/O error")
+                if any(words in reason for words in refused):
                     raise UserError(f"the storage {masked(self.url)} cannot write ({reason}): free some space or make "
                                     "it writable, then " + (self.again or "the same command continues the sweep")) \
                         from None
