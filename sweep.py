@@ -64,6 +64,17 @@ def make_parser():
     add("--storage-timeout", type=cli.argparse_type(storage_timeout()), default=300, metavar="SECONDS",
         help="how long the sweep waits for a storage that stops answering (a server restarting, a network blip) "
              "before it stops; the same command continues it (default: 300)")
+    add("--prune", action="store_true",
+        help="stop a --search's hopeless trials early: each reports its validation figure after every epoch, "
+             "and Optuna's successive halving stops those behind at epochs 1, 3, 9...; only a configuration's "
+             "first seed is pruned, its other seeds run once it completes (docs/sweeps.md)")
+    add("--against", choices=specs.AGAINST, metavar="FIGURE",
+        help="a second objective: the validation figure against the trial's minutes (or its parameters), in "
+             "a multi-objective study; the report lists the Pareto front (pareto.png)")
+    add("--autoencoder", metavar="FLAGS",
+        help="classification: every trial trains its own autoencoder first (autoencoder.py with these flags, "
+             "the classifier's -d and the trial's seed) instead of reusing -model, so that an --ensemble's "
+             "members differ from the start; quote them: --autoencoder \"--epochs 5 --layers 3\"")
     add("--ensemble", type=cli.argparse_type(ensemble_size()), default=None, metavar="K",
         help="classification: also score the test set with the K best trials' probabilities averaged")
     add("--no-tensorboard", action="store_true", help="no TensorBoard logs (written by default, with HParams)")
@@ -108,11 +119,15 @@ def parse(argv):
     return own, os.path.basename(script), rest
 
 
-def check_inputs(definition, flags):
-    """Read the data files (and the autoencoder) once here, so that a bad one is refused before any trial."""
+def check_inputs(definition, flags, spec):
+    """Read the data files (and the autoencoder, unless each trial trains its own) once here, so that a bad one
+    is refused before any trial."""
     from convae.prompts import Prompter
     from convae.runtime import Runtime
-    definition.load(flags, Prompter(enabled=False), Runtime())
+    if spec.autoencoder:
+        definition.inputs(definition.given_paths(flags), Prompter(enabled=False), Runtime(), autoencoder=False)
+    else:
+        definition.load(flags, Prompter(enabled=False), Runtime())
 
 
 class Stopped(KeyboardInterrupt):
@@ -142,7 +157,7 @@ def main(argv=None):
     again = "the same command continues the sweep: python " + shlex.join([program, *argv])
     definition = definitions.of(script)
     spec, flags = specs.build(definition, fixed, own.grid, own.search, own.seeds, own.trials, not own.no_tensorboard,
-                              own.ensemble)
+                              own.ensemble, own.autoencoder, own.prune, own.against)
     folder = own.output_dir or default_folder(spec, own.study)
     recorded = os.path.join(folder, specs.FILE)
     continued = os.path.exists(recorded)
@@ -156,11 +171,11 @@ def main(argv=None):
     if own.storage:
         storage = studies.open_storage(url)  # an unreachable server: refused before anything is written
     with contextlib.redirect_stdout(io.StringIO()):  # what the scripts print about their inputs
-        check_inputs(definition, flags)
+        check_inputs(definition, flags, spec)
     os.makedirs(folder, exist_ok=True)
     if not own.storage:
         storage = studies.open_storage(url)
-    study = studies.open_study(storage, own.study, spec, folder, definition.direction)
+    study = studies.open_study(storage, own.study, spec, folder, definition)
     write_text_atomic(recorded, json.dumps({"spec": spec.to_json(), "storage": own.storage and studies.masked(url),
                                             "study": own.study, "ensemble": own.ensemble}, indent=2) + "\n")
     layout = worker_layout(own.workers)
@@ -217,8 +232,7 @@ def report_only(folder, ensemble=None):
     url = record["storage"] or studies.default_storage(folder)  # none recorded: the file in the folder
     if "***" in url:
         raise UserError(f"{folder}: its storage has a password, which is not recorded; set it in PGPASSWORD")
-    import optuna
-    study = optuna.load_study(storage=studies.open_storage(url), study_name=record["study"])
+    study = studies.load(studies.open_storage(url), record["study"], spec)
     report(folder, spec, study, record["study"], studies.masked(url), ensemble or record.get("ensemble"),
            definitions.of(spec.script))
     return 0

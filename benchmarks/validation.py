@@ -26,7 +26,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from convae import data  # noqa: E402
+from convae import data, metrics  # noqa: E402
 from convae.backend import keras  # noqa: E402
 from convae.networks import VIEWS, averaged_over_shifts  # noqa: E402
 from convae.records import description_path  # noqa: E402
@@ -69,15 +69,7 @@ def shared_validation(records, images_path, labels_path):
     return data.to_float(images.array[:limit][indices]), labels[indices]
 
 
-def mcnemar_p(only_first, only_second):
-    """Exact two-sided McNemar p-value for images that only one of two models got wrong.
-
-    Under the hypothesis that both models are equally good, each such image is equally likely to
-    be either model's miss: a binomial with n = only_first + only_second and p = 1/2.
-    """
-    from scipy.stats import binomtest
-    n = only_first + only_second
-    return 1.0 if n == 0 else float(binomtest(only_first, n, 0.5).pvalue)
+mcnemar_p = metrics.mcnemar_p  # in the package: a sweep's ensemble reports it too
 
 
 def main():

@@ -122,10 +122,12 @@ def resume_point(definition, config, inputs, folder, read=None):
     return checkpoint.Resumed(record["experiment"], checkpoint.State.from_record(record), arrays)
 
 
-def train_and_evaluate(definition, config, inputs, runtime, folder, number=1, resume=None):
+def train_and_evaluate(definition, config, inputs, runtime, folder, number=1, resume=None, callbacks=(), title=None):
     """Build, train and evaluate one experiment into `folder`: its checkpoint after every epoch (from
-    `resume`, checkpoint.Resumed, where given), its figures when done. Returns its record
-    (records.Experiment), or None where it stopped before its first epoch ended."""
+    `resume`, checkpoint.Resumed, where given), its figures when done (titled `title`, else "Experiment
+    N"). `callbacks`: Keras callbacks of the caller's, at the end of every epoch of every stage (a sweep's
+    pruner). Returns its record (records.Experiment), or None where it stopped before its first epoch
+    ended."""
     keras(runtime.verbose)
     seed_everything(config.seed)
     os.makedirs(folder, exist_ok=True)
@@ -134,8 +136,8 @@ def train_and_evaluate(definition, config, inputs, runtime, folder, number=1, re
     file = checkpoint.File(folder, dict(identity(definition, inputs, config.settings), hyperparameters=hyper), number)
     state, arrays = (resume.state, resume.arrays) if resume else (checkpoint.State(), None)
     clock = records.timer(state.seconds)
-    callbacks = [tensorboard(os.path.join(folder, "tensorboard", f"experiment-{number}"), state)] \
-        if runtime.tensorboard else []
+    callbacks = ([tensorboard(os.path.join(folder, "tensorboard", f"experiment-{number}"), state)]
+                 if runtime.tensorboard else []) + list(callbacks)
     trained = definition.train(setup, number, hyper, checkpoint.Bookkeeping(state, file, arrays, clock, callbacks))
     if not trained.status.startswith("stopped"):
         file.remove()
@@ -145,15 +147,16 @@ def train_and_evaluate(definition, config, inputs, runtime, folder, number=1, re
     experiment = records.Experiment(number, dict(hyper), trained.model, state.history, clock(),
                                     count_parameters(trained.model), trained.status, trained.metrics,
                                     extra=trained.extra, settings=dict(config.settings))
+    experiment.title = title or f"Experiment {number}"
     experiment.figures = definition.figures(setup, experiment)
     return experiment
 
 
-def unattended(definition, config, inputs, runtime, session, save=None, resume=None):
+def unattended(definition, config, inputs, runtime, session, save=None, resume=None, callbacks=(), title=None):
     """What --no-input does, and a sweep's trial: one experiment in the session's folder, the summary, the
     test report where the definition has one, and the model saved where `save` is given."""
     experiment = train_and_evaluate(definition, config, inputs, runtime, session.output_dir, session.next_number(),
-                                    resume)
+                                    resume, callbacks, title)
     if experiment is None:
         raise UserError("training stopped before the first epoch finished; nothing to keep")
     session.add(experiment)

@@ -35,3 +35,27 @@ def principal_components(features, components=2):
     """Feature vectors (one row per image) projected on their first principal components."""
     from sklearn.decomposition import PCA
     return PCA(n_components=components, random_state=0).fit_transform(np.reshape(features, (len(features), -1)))
+
+
+def mcnemar_p(only_first, only_second):
+    """Exact two-sided McNemar p-value for images that only one of two models got wrong.
+
+    Under the hypothesis that both models are equally good, each such image is equally likely to
+    be either model's miss: a binomial with n = only_first + only_second and p = 1/2.
+    """
+    from scipy.stats import binomtest
+    n = only_first + only_second
+    return 1.0 if n == 0 else float(binomtest(only_first, n, 0.5).pvalue)
+
+
+def shared_errors(wrong):
+    """What several models' mistakes share. `wrong`: one boolean array per model (True where it erred).
+    Returns how many images all of them got wrong, how many at least half, how many any, and the mean
+    Jaccard overlap of two models' sets of mistakes."""
+    wrong = np.asarray(wrong, dtype=bool)
+    counts = wrong.sum(axis=0)
+    pairs = [(a, b) for a in range(len(wrong)) for b in range(a + 1, len(wrong))]
+    overlaps = [float((wrong[a] & wrong[b]).sum() / max((wrong[a] | wrong[b]).sum(), 1)) for a, b in pairs]
+    return {"all": int((counts == len(wrong)).sum()), "at_least_half": int((2 * counts >= len(wrong)).sum()),
+            "any": int((counts > 0).sum()), "mean_pairwise_jaccard": float(np.mean(overlaps)) if overlaps else None}
+

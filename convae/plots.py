@@ -264,13 +264,15 @@ def _against(ax, dimensions, d, table, metric):
     ticks = sorted({text for points in groups.values() for _, text, _ in points}, key=_text_order)
     style = {"loss": "--", "val_loss": "-"}.get(metric, "-")
     what = {"loss": "training", "val_loss": "validation"}.get(metric, metric)
-    for line, points in sorted(groups.items()):
+    lines = sorted(groups.items(), key=lambda item: tuple(_text_order(v) for _, v in item[0]))  # 32 before 128
+    for index, (line, points) in enumerate(lines):
         points.sort(key=lambda p: _text_order(p[1]))
         xs = [x if numeric else ticks.index(text) for x, text, _ in points]
         means = [np.mean(v) for _, _, v in points]
         sds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for _, _, v in points]
         label = ", ".join([what] + [f"{k} {v}" for k, v in line])
-        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, linestyle=style, label=label)
+        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, linestyle=style, label=label,
+                    color=f"C{index % 10}")  # a line's training and validation figures in one colour
     values = [x for points in groups.values() for x, _, _ in points]
     if numeric and values and (d.log or (min(values) > 0 and max(values) / min(values) >= 8)):
         ax.set_xscale("log")  # rates, batch sizes: a factor per step
@@ -315,19 +317,31 @@ def _heatmap(plt, folder, dimensions, table, metric):
 
 
 def _learning_curves(plt, folder, curves, table, label_of):
+    """Every trial's training and validation loss per epoch, one colour per configuration (the ten best;
+    the rest grey), a pruned trial's curve dotted, the legend best first."""
+    from matplotlib.lines import Line2D
     order = [c["key"] for c in table]
     colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False, layout="constrained")
-    labelled = set()
-    for key, history in curves:
-        index = order.index(key) if key in order else len(order)
-        colour = colours(index % 10)
-        label = label_of(key) if key not in labelled and index < 10 else None
-        labelled.add(key)
+    shown, pruned = set(), 0
+    for key, history, *rest in curves:
+        was_pruned = bool(rest and rest[0])
+        pruned += was_pruned
+        index = order.index(key) if key in order else None
+        colour = colours(index) if index is not None and index < 10 else "0.6"
+        if index is not None and index < 10:
+            shown.add(index)
         for ax, metric in zip(axes[0], ("loss", "val_loss")):
             values = history.get(metric, [])
             ax.plot(range(1, len(values) + 1), values, color=colour, alpha=0.7, marker="o", markersize=2,
-                    label=label if metric == "val_loss" else None)
+                    linestyle=":" if was_pruned else "-")
+    handles = [Line2D([], [], color=colours(i), marker="o", markersize=3, label=label_of(order[i]))
+               for i in sorted(shown)]
+    if any(key not in order[:10] and not (rest and rest[0]) for key, _, *rest in curves):
+        handles.append(Line2D([], [], color="0.6", label="the others"))
+    if pruned:
+        handles.append(Line2D([], [], color="0.3", linestyle=":", label=f"pruned ({pruned} trials)"))
+    labelled = handles
     from matplotlib.ticker import MaxNLocator
     for ax, metric in zip(axes[0], ("training loss", "validation loss")):
         ax.set_xlabel("epoch")
@@ -335,9 +349,33 @@ def _learning_curves(plt, folder, curves, table, label_of):
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     if labelled:
-        axes[0][1].legend(fontsize=7, title="configuration (first 10, best first)")
+        axes[0][1].legend(handles=handles, fontsize=7, title="configuration (the 10 best, best first)")
     fig.suptitle("Every trial's learning curves, one colour per configuration")
     path = os.path.join(folder, "learning-curves.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def pareto(path, table, front, metric, against, label):
+    """Every configuration's mean validation figure against its mean `against` (minutes, parameters), SD
+    over the seeds as bars, the Pareto front joined and named."""
+    use_windows(False)
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    points = [c for c in table if c.get(against) is not None]
+    ax.errorbar([c[against] for c in points], [c["mean"] for c in points],
+                yerr=[c["sd"] or 0.0 for c in points], xerr=[c.get(f"{against}_sd") or 0.0 for c in points],
+                fmt="o", color="0.55", capsize=2, markersize=4, label="a configuration (mean, SD over the seeds)")
+    ax.plot([c[against] for c in front], [c["mean"] for c in front], "-o", color="C3", markersize=7,
+            drawstyle="steps-post", label="the Pareto front")
+    for c in front:
+        ax.annotate(label(c["key"]), (c[against], c["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=7)
+    ax.set_xlabel({"minutes": "minutes per trial", "parameters": "parameters"}[against])
+    ax.set_ylabel(f"final {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{metric} against {against}: {len(front)} of {len(points)} configurations on the front")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -30,6 +30,11 @@ class Experiment:
     extra: dict = dataclasses.field(default_factory=dict)    # e.g. the epoch where stage 2 began
     figures: list = dataclasses.field(default_factory=list)  # the paths of its own figures
     settings: dict = dataclasses.field(default_factory=dict)  # the run's settings (the seed among them)
+    title: str = ""                  # what its figures are titled by ("Experiment 2", a sweep's "trial c003-s2")
+
+    @property
+    def name(self):
+        return self.title or f"Experiment {self.number}"
 
 
 def as_json(value):

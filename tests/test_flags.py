@@ -200,7 +200,7 @@ def test_a_sweep_hands_the_call_its_values_and_asks_optuna_the_definitions_direc
     os.makedirs(tmp_path / "sweep")
     for script, direction in (("autoencoder.py", "MINIMIZE"), ("classification.py", "MAXIMIZE")):
         opened = study.open_study(open_storage(default_storage(str(tmp_path / "sweep"))), script, made,
-                                  str(tmp_path), definition_of(script).direction)
+                                  str(tmp_path), definition_of(script))
         assert opened.direction.name == direction
 
 

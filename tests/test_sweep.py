@@ -89,6 +89,50 @@ def test_a_grid_runs_every_trial_once_as_the_script_would_and_reports(grid, tmp_
         assert (folder / figure).stat().st_size > 0, figure
 
 
+def test_optunas_dashboard_serves_the_sweep_with_named_objectives_numbers_and_no_seed(grid):
+    """optuna-dashboard (an optional dependency, docs/sweeps.md) on the grid's study: its HTTP API on a
+    loopback port names the objective, stores the grid's numbers as numbers and keeps the seed out of the
+    search space (a user attribute), so that its plots and importances read right."""
+    pytest.importorskip("optuna_dashboard")
+    import urllib.request
+    folder, _ = grid
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", "from optuna_dashboard._cli import main; main()",
+                               f"sqlite:///{folder / 'study.db'}", "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as answer:
+                    studies = json.load(answer)["study_summaries"]
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.5)
+        else:
+            pytest.fail("optuna-dashboard did not answer in 60 s")
+        assert [s["study_name"] for s in studies] == ["sweep"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}?after=0",
+                                    timeout=30) as answer:
+            study = json.load(answer)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert study["objective_names"] == ["val_loss"]
+    space = {p["name"]: p["distribution"] for p in study["union_search_space"]}
+    assert sorted(space) == ["dropout", "layers"]  # the seed is no hyperparameter
+    assert space["dropout"]["type"] == "FloatDistribution" and space["layers"]["type"] == "IntDistribution"
+    complete = [t for t in study["trials"] if t["state"] == "Complete"]
+    assert len(complete) == 4
+    for trial in complete:
+        params = {p["name"]: p["param_internal_value"] for p in trial["params"]}
+        attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+        assert params["layers"] == 2 and params["dropout"] in (0.0, 0.2)
+        assert attrs["seed"] in ("1", "2") and attrs["folder"].endswith("-s" + attrs["seed"])
+
+
 def test_report_redraws_from_the_study(grid, tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(grid[0], folder)

@@ -27,7 +27,8 @@ def test_bad_seeds_are_refused(text, words):
 
 def test_a_grid_takes_the_values_the_script_takes_and_lists_by_semicolons():
     d = parse_dimension("grid", "batch-size=32,64,64", params())
-    assert d == Dimension("batch_size", "grid", ("32", "64"))
+    assert d == Dimension("batch_size", "grid", ("32", "64"), numbers=(32, 64))  # stored as numbers
+    assert d.stored("64") == 64 and d.text(64) == "64" and d.text(64.0) == "64"
     assert parse_dimension("grid", "--dropout=0,0.2", params()).values == ("0", "0.2")
     assert parse_dimension("grid", "filters=16,32;8,16", params()).values == ("16,32", "8,16")
     assert d.flag == "--batch-size" and d.describe() == "--batch-size in {32; 64}"
@@ -175,3 +176,90 @@ def test_the_summary_of_one_seed_has_no_spread_and_no_test():
     alone = {"dropout": "0.2", "seed": 3, "status": "complete", "val_loss": 0.1, "minutes": 1.0}
     best, rest = summarise(spec, [rows[0], alone], "val_loss", higher_is_better=False)
     assert (rest["paired"], rest["difference"], rest["p"]) == (0, None, None)  # no seed in common
+
+
+@pytest.mark.parametrize("script, extra, message", [
+    ("autoencoder.py", {"grid": ["dropout=0,0.2"], "prune": True}, "--prune stops a --search's hopeless trials"),
+    ("autoencoder.py", {"search": ["dropout=0:0.5"], "prune": True, "against": "minutes"},
+     "--prune with --against: Optuna prunes single-objective studies only"),
+    ("autoencoder.py", {"against": "val_loss"}, "--against val_loss: expected one of minutes, parameters"),
+    ("autoencoder.py", {"autoencoder": "--epochs 1"}, "--autoencoder trains each trial's own autoencoder for its "
+                                                      "classifier: it needs classification.py"),
+    ("classification.py", {"autoencoder": "--epochs 1", "model": True}, "leave -model out"),
+    ("classification.py", {"autoencoder": "-d x.gz --epochs 1"}, "--autoencoder: leave -d out"),
+    ("classification.py", {"autoencoder": "--epochs 1 --seed 3"}, "--autoencoder: --seed is the sweep's to set"),
+    ("classification.py", {"autoencoder": "--epochs 'one"}, "--autoencoder \"--epochs 'one\": No closing quotation"),
+])
+def test_combinations_that_make_no_sense_are_refused_in_one_line(script, extra, message):
+    from convae.definitions import of
+    from convae.sweep.spec import build
+    fixed = ["-model", "ae.h5"] if extra.pop("model", False) else []
+    with pytest.raises(UserError) as refused:
+        build(of(script), fixed, **extra)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_spec_of_its_own_autoencoders_pruning_and_second_objective_reads_back():
+    from convae.definitions import of
+    from convae.sweep.spec import build
+    spec, _ = build(of("classification.py"), ["--epochs", "1"], search=["dropout=0:0.5"], seeds="1-2",
+                    autoencoder="--epochs 2 --filters '4,8'", prune=True)
+    assert spec.autoencoder == ("--epochs", "2", "--filters", "4,8") and spec.prune and spec.against == ""
+    assert Spec.from_json(spec.to_json()) == spec
+    other, _ = build(of("autoencoder.py"), [], grid=["epochs=1,2"], against="minutes")
+    assert other.objectives == ("best", "minutes") and Spec.from_json(other.to_json()) == other
+    # a sweep.json written before these existed reads as none of them
+    old = {k: v for k, v in other.to_json().items() if k not in ("autoencoder", "prune", "against")}
+    old["dimensions"] = [{k: v for k, v in d.items() if k != "numbers"} for d in old["dimensions"]]
+    read = Spec.from_json(old)
+    assert (read.autoencoder, read.prune, read.against, read.dimensions[0].numbers) == ((), False, "", ())
+
+
+def test_the_pareto_front_keeps_the_configurations_nothing_beats_on_both():
+    from convae.sweep.report import pareto_front
+    table = [{"key": (("e", k),), "mean": m, "minutes": t} for k, m, t in
+             [("a", 0.99, 10.0), ("b", 0.98, 4.0), ("c", 0.97, 5.0), ("d", 0.95, 1.0), ("e", 0.98, 4.0)]]
+    front = pareto_front(table, "minutes", higher_is_better=True)
+    assert [dict(c["key"])["e"] for c in front] == ["d", "b", "e", "a"]  # c is beaten by b on both; cheapest first
+    lower = pareto_front(table, "minutes", higher_is_better=False)  # a loss: lower is better
+    assert [dict(c["key"])["e"] for c in lower] == ["d"]
+
+
+def test_the_sweeps_figures_order_numbers_as_numbers_and_pair_training_with_validation_by_colour(monkeypatch,
+                                                                                                  tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.axes
+    from matplotlib.colors import to_hex
+    from convae import plots
+    legends = []
+    original = matplotlib.axes.Axes.legend
+
+    def record(self, *args, **kwargs):
+        made = original(self, *args, **kwargs)
+        legends.append([(text.get_text(), to_hex(line.get_color()) if hasattr(line, "get_color") else None)
+                        for text, line in zip(made.get_texts(), made.legend_handles)])
+        return made
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", record)
+    dims = (Dimension("dropout", "grid", ("0", "0.2"), numbers=(0.0, 0.2)),
+            Dimension("batch_size", "grid", ("128", "32"), numbers=(128, 32)))
+    table = []
+    for i, (drop, batch, loss) in enumerate([("0", "32", 0.5), ("0.2", "128", 0.3), ("0.2", "32", 0.4),
+                                             ("0", "128", 0.6)]):
+        row = {"loss": loss + 0.1, "val_loss": loss}
+        table.append({"key": (("dropout", drop), ("batch_size", batch)), "mean": loss, "by_seed": {1: row}})
+    table.sort(key=lambda c: c["mean"])
+    curves = [(c["key"], {"loss": [1.0, c["mean"] + 0.1], "val_loss": [0.9, c["mean"]]}) for c in reversed(table)]
+    curves.append(((("dropout", "0.5"), ("batch_size", "64")), {"loss": [2.0], "val_loss": [1.9]}, True))
+    plots.sweep(str(tmp_path), dims, table, curves, "val_loss",
+                lambda key: ", ".join(f"{k} {v}" for k, v in key))
+    against_dropout = legends[1]  # the legend as it ends, after the training's and then the validation's lines
+    labels = [label for label, _ in against_dropout]
+    assert labels == ["training, batch-size 32", "training, batch-size 128", "validation, batch-size 32",
+                      "validation, batch-size 128"]  # 32 before 128
+    colour = dict(against_dropout)
+    assert colour["training, batch-size 32"] == colour["validation, batch-size 32"]
+    assert colour["training, batch-size 32"] != colour["training, batch-size 128"]
+    curves_legend = [label for label, _ in legends[-1]]
+    assert curves_legend == ["dropout 0.2, batch_size 128", "dropout 0.2, batch_size 32", "dropout 0, batch_size 32",
+                             "dropout 0, batch_size 128", "pruned (1 trials)"]  # best first, as the table

@@ -114,10 +114,10 @@ def experiment_figures(setup, experiment):
     shown = setup.data.validation[0][:10]
     reconstructions = devices.predict(experiment.model, shown, setup.runtime.devices)
     changed = differences(HYPERPARAMETERS, experiment.hyper)
-    title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
+    title = f"{experiment.name}: " + (", ".join(changed) if changed else "the default hyperparameters")
     return [plots.history(experiment.history, setup.path(f"experiment-{n}-loss.png"), title, ["loss"], show=show),
             plots.image_pairs(shown, reconstructions, setup.path(f"experiment-{n}-reconstructions.png"),
-                              f"Experiment {n}: validation images and their reconstructions", show=show)]
+                              f"{experiment.name}: validation images and their reconstructions", show=show)]
 
 
 def summary_figures(session, show):

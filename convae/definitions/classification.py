@@ -1,5 +1,6 @@
 """classification.py's experiments (part B): the encoder of a saved autoencoder under a fully connected
 head, trained in two stages, and its test-set report."""
+import copy
 import os
 
 from convae import classifier, cli, data, devices, metrics, plots
@@ -77,7 +78,9 @@ class Inputs:
     """The four data files and the autoencoder, each checked against the others as it arrives, and
     the split of the training images that a run's settings ask for."""
 
-    def __init__(self, paths, prompter, runtime):
+    def __init__(self, paths, prompter, runtime, autoencoder=True):
+        """`autoencoder=False`: the data files only (a sweep whose trials train their own autoencoders);
+        `with_autoencoder` then gives the inputs with one."""
         def ask(label, dest, load, flag):
             return cli.ask_file(prompter, label, paths.get(dest), load, flag)
         self.runtime = runtime
@@ -86,10 +89,18 @@ class Inputs:
         self.classes = int(self.train_labels.array.max()) + 1
         self.test_images = ask("Test images (idx file)", "test_images", self._test_images, "-t")
         self.test_labels = ask("Test labels (idx file)", "test_labels", self._test_labels, "-tl")
-        self.encoder = ask("Autoencoder (.h5 or .keras file)", "model", self._encoder, "-model")
-        print(f"{self.autoencoder_path}: {self.encoder_note}")
+        if autoencoder:
+            self.encoder = ask("Autoencoder (.h5 or .keras file)", "model", self._encoder, "-model")
+            print(f"{self.autoencoder_path}: {self.encoder_note}")
         print(f"{len(self.train_labels.array)} training images ({self.classes} classes), "
               f"{len(self.test_labels.array)} test images")
+
+    def with_autoencoder(self, path):
+        """These data files with the encoder of the autoencoder at `path` (a copy; the files are shared)."""
+        inputs = copy.copy(self)
+        inputs.encoder = inputs._encoder(path)
+        print(f"{inputs.autoencoder_path}: {inputs.encoder_note}")
+        return inputs
 
     def _train_labels(self, path):
         labels = data.load_labels(path)
@@ -182,7 +193,7 @@ def train(setup, number, hyper, bookkeeping):
 def experiment_figures(setup, experiment):
     n = experiment.number
     changed = differences(HYPERPARAMETERS, experiment.hyper)
-    title = f"Experiment {n}: " + (", ".join(changed) if changed else "the default hyperparameters")
+    title = f"{experiment.name}: " + (", ".join(changed) if changed else "the default hyperparameters")
     return [plots.history(experiment.history, setup.path(f"experiment-{n}-curves.png"), title,
                           ["loss", "accuracy"], experiment.extra.get("stage2_start"), show=setup.runtime.show)]
 

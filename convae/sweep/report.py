@@ -13,7 +13,7 @@ import numpy as np
 from convae import records
 from convae.files import write_text_atomic
 from convae.sweep.spec import flag_text
-from convae.sweep.study import status_of, trials_of
+from convae.sweep.study import params_of, seed_of, status_of, trials_of
 
 ALPHA = 0.05
 
@@ -23,14 +23,18 @@ def results_rows(spec, trials):
     rows = []
     for trial in trials:
         attrs = trial.user_attrs
-        params = trial.system_attrs.get("fixed_params", {}) | trial.params
+        params = params_of(trial)
         metrics = attrs.get("metrics") or {}
         row = {"trial": attrs["folder"], "number": trial.number}
         for d in spec.dimensions:
             row[d.name] = flag_text(d, params[d.name]) if d.name in params else ""
-        row.update(seed=params.get("seed", ""), status=status_of(trial), loss=metrics.get("loss"),
+        seed = seed_of(trial)
+        row.update(seed="" if seed is None else seed, status=status_of(trial), loss=metrics.get("loss"),
                    val_loss=metrics.get("val_loss"), val_accuracy=metrics.get("val_accuracy"),
-                   minutes=attrs.get("minutes"), worker=attrs.get("worker"), host=attrs.get("host"),
+                   minutes=attrs.get("minutes"), parameters=attrs.get("parameters"),
+                   pruned_at=attrs.get("pruned_at", ""),
+                   epochs_run=len((attrs.get("history") or {}).get("loss", [])),
+                   worker=attrs.get("worker"), host=attrs.get("host"),
                    error=attrs.get("error", ""))
         rows.append(row)
     return rows
@@ -41,7 +45,10 @@ def columns(spec, metric):
     cols += [("seed", "seed"), ("status", "status"), ("loss", "loss"), ("val_loss", "val_loss")]
     if metric not in ("loss", "val_loss"):
         cols.append((metric, metric))
-    return cols + [("minutes", "minutes"), ("worker", "worker"), ("host", "host"), ("error", "error")]
+    cols += [("epochs_run", "epochs_run"), ("minutes", "minutes"), ("parameters", "parameters")]
+    if spec.prune:
+        cols.append(("pruned_at", "pruned_at"))
+    return cols + [("worker", "worker"), ("host", "host"), ("error", "error")]
 
 
 def configurations(spec, rows, metric):
@@ -64,7 +71,10 @@ def summarise(spec, rows, metric, higher_is_better):
         table.append({"key": key, "by_seed": by_seed, "n": len(values), "mean": float(values.mean()),
                       "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
                       "min": float(values.min()), "max": float(values.max()),
-                      "minutes": _mean([r["minutes"] for r in by_seed.values() if r["minutes"] is not None])})
+                      "minutes": _mean([r["minutes"] for r in by_seed.values() if r["minutes"] is not None]),
+                      "minutes_sd": _sd([r["minutes"] for r in by_seed.values() if r["minutes"] is not None]),
+                      "parameters": _mean([r["parameters"] for r in by_seed.values()
+                                           if r.get("parameters") is not None])})
     table.sort(key=lambda c: -c["mean"] if higher_is_better else c["mean"])
     if not table:
         return table
@@ -86,6 +96,24 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
+def _sd(values):
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def pareto_front(table, against, higher_is_better):
+    """The configurations no other beats on both their mean validation figure and their mean `against`
+    (minutes, parameters; lower is better), in order of `against`."""
+    points = [c for c in table if c.get(against) is not None]
+
+    def better_or_equal(a, b):
+        return (a["mean"] >= b["mean"] if higher_is_better else a["mean"] <= b["mean"]) and a[against] <= b[against]
+
+    def dominates(a, b):
+        return better_or_equal(a, b) and (a["mean"] != b["mean"] or a[against] != b[against])
+    front = [c for c in points if not any(dominates(o, c) for o in points if o is not c)]
+    return sorted(front, key=lambda c: c[against])
+
+
 def _label(spec, key):
     return ", ".join(f"{dict(spec_dims(spec))[name]} {value}" for name, value in key) or "the fixed flags"
 
@@ -98,8 +126,10 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
     """summary.md: what ran, the table of configurations, what the differences mean."""
     done = sum(r["status"] == "complete" for r in rows)
     failed = [r for r in rows if r["status"] == "failed"]
+    pruned = [r for r in rows if r["status"] == "pruned"]
     lines = [f"# Sweep of {spec.script}", "",
              f"Study `{name}` in `{storage}`: {done} of {spec.total()} trials complete"
+             + (f", {len(pruned)} pruned (their configurations' other seeds not run)" if pruned else "")
              + (f", {len(failed)} failed" if failed else "") + ".",
              f"Dimensions: {'; '.join(d.describe() for d in spec.dimensions) or 'none (seeds only)'}. "
              f"Seeds: {', '.join(map(str, spec.seeds))}. Fixed flags: `{' '.join(spec.fixed) or 'none'}`.", "",
@@ -125,6 +155,14 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
         lines.append("| " + " | ".join(values + [str(c["n"]), f"{c['mean']:.4f}", sd, f"{c['min']:.4f}",
                                                  f"{c['max']:.4f}", versus, p, verdict,
                                                  f"{c['minutes']:.2f}" if c["minutes"] is not None else "n/a"]) + " |")
+    if spec.prune:
+        lines += ["", f"Pruned (`--prune`, successive halving on the validation figure, first seeds only): "
+                  f"{len(pruned)} trials, stopped after "
+                  + (", ".join(f"{r['pruned_at']}" for r in pruned) + " epochs respectively" if pruned else "none")
+                  + f"; trial-epochs run: {sum(len_history(r) for r in rows)}. Pruned trials count neither as "
+                  "complete nor as failed, and are left out of the statistics above."]
+    if spec.against:
+        lines += pareto_lines(table, spec.against, metric, higher_is_better, dims)
     if failed:
         lines += ["", "Failed trials:", ""] + [f"- {r['trial']}: {r['error']}" for r in failed]
     if ensemble:
@@ -132,6 +170,29 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
     lines += ["", "Figures: `metric-vs-*.png` (mean and SD over the seeds), `heatmap.png` (two dimensions), "
               "`learning-curves.png`; every trial in `results.csv`."]
     return "\n".join(lines) + "\n"
+
+
+def len_history(row):
+    return row.get("epochs_run") or 0
+
+
+def pareto_lines(table, against, metric, higher_is_better, dims):
+    """summary.md's Pareto front: the configurations no other beats on both figures."""
+    front = pareto_front(table, against, higher_is_better)
+    unit = {"minutes": "minutes", "parameters": "parameters"}[against]
+    lines = ["", f"## Pareto front: {metric} against {unit}", "",
+             f"The configurations that no other beats on both their mean {metric} and their mean {unit} over the "
+             f"seeds ({len(front)} of {len(table)}), cheapest first; `pareto.png` draws every configuration.", "",
+             "| " + " | ".join([flag for _, flag in dims] + ["n", f"mean {metric}", "SD", f"mean {unit}", "SD"]) + " |",
+             "|" + "|".join(["---"] * len(dims) + ["---:"] * 5) + "|"]
+    for c in front:
+        spread = c.get(f"{against}_sd")
+        sd = f"{c['sd']:.4f}" if c["sd"] is not None else "n/a"
+        value = f"{c[against]:.2f}" if against == "minutes" else f"{c[against]:,.0f}"
+        lines.append("| " + " | ".join([dict(c["key"])[name] for name, _ in dims]
+                                       + [str(c["n"]), f"{c['mean']:.4f}", sd, value,
+                                          f"{spread:.2f}" if spread is not None else "n/a"]) + " |")
+    return lines
 
 
 def write(folder, spec, study, name, storage, definition, ensemble=None):
@@ -146,6 +207,9 @@ def write(folder, spec, study, name, storage, definition, ensemble=None):
     write_text_atomic(os.path.join(folder, "summary.md"), text)
     written.append(os.path.join(folder, "summary.md"))
     written += plots.sweep(folder, spec.dimensions, table, curves(spec, trials), metric, _label_of(spec))
+    if spec.against and table:
+        written.append(plots.pareto(os.path.join(folder, "pareto.png"), table, pareto_front(
+            table, spec.against, higher_is_better), metric, spec.against, _label_of(spec)))
     return written, table
 
 
@@ -155,8 +219,9 @@ def curves(spec, trials):
     for trial in trials:
         history = trial.user_attrs.get("history")
         if history:
-            params = trial.system_attrs.get("fixed_params", {}) | trial.params
-            found.append((tuple((d.name, flag_text(d, params[d.name])) for d in spec.dimensions), history))
+            params = params_of(trial)
+            found.append((tuple((d.name, flag_text(d, params[d.name])) for d in spec.dimensions), history,
+                          status_of(trial) == "pruned"))
     return found
 
 

@@ -21,6 +21,18 @@ class Dimension:
     high: float = 0.0
     log: bool = False
     integer: bool = False    # of integers
+    numbers: tuple = ()      # grid: its values parsed, where they are all numbers (stored as numbers, so that
+                             # Optuna's dashboard orders them: 32 < 128); () for text (and sweeps before them)
+
+    def stored(self, text):
+        """A grid value as the study stores it: its number where the grid is of numbers, else its text."""
+        return self.numbers[self.values.index(text)] if self.numbers else text
+
+    def text(self, stored):
+        """A grid value's text (as its flag takes it) from what the study stored."""
+        if self.numbers and not isinstance(stored, str):
+            return self.values[min(range(len(self.numbers)), key=lambda i: abs(self.numbers[i] - stored))]
+        return str(stored)
 
     @property
     def flag(self):
@@ -41,15 +53,25 @@ class Spec:
     seeds: tuple             # of int
     trials: int              # configurations a search draws (1 for a grid alone)
     tensorboard: bool = True
+    autoencoder: tuple = ()  # classification: each trial trains its own autoencoder with these flags (and its seed)
+    prune: bool = False      # a pruner stops a search's hopeless trials early, on their first seed
+    against: str = ""        # a second objective (minutes, parameters): a multi-objective study
+
+    @property
+    def objectives(self):
+        """The figures the study optimises: the definition's best metric, then `against` where given."""
+        return ("best",) + ((self.against,) if self.against else ())
 
     def to_json(self):
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def from_json(cls, record):
-        return cls(record["script"], tuple(record["fixed"]), tuple(Dimension(**{**d, "values": tuple(d["values"])})
-                                                                    for d in record["dimensions"]),
-                   tuple(record["seeds"]), record["trials"], record.get("tensorboard", True))
+        dims = tuple(Dimension(**{**d, "values": tuple(d["values"]), "numbers": tuple(d.get("numbers", ()))})
+                     for d in record["dimensions"])
+        return cls(record["script"], tuple(record["fixed"]), dims, tuple(record["seeds"]), record["trials"],
+                   record.get("tensorboard", True), tuple(record.get("autoencoder", ())), record.get("prune", False),
+                   record.get("against", ""))
 
     @property
     def grid(self):
@@ -105,9 +127,12 @@ def parse_dimension(kind, text, params):
         texts = [v.strip() for v in values.split(";" if listed else ",") if v.strip()]
         if not texts:
             raise UserError(f"--grid {name}: no values")
-        for value in texts:
-            _check_value(param, value, f"--grid {name}")
-        return Dimension(key, "grid", tuple(dict.fromkeys(texts)))
+        texts = list(dict.fromkeys(texts))
+        parsed = [_check_value(param, value, f"--grid {name}") for value in texts]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed)
+        if numeric and len(set(parsed)) < len(parsed):
+            raise UserError(f"--grid {name}: the same value twice ({', '.join(texts)})")
+        return Dimension(key, "grid", tuple(texts), numbers=tuple(parsed) if numeric else ())
     parts = values.split(":")
     if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
         raise UserError(f"--search {name}={values}: expected LOW:HIGH or LOW:HIGH:log")
@@ -132,7 +157,7 @@ def _check_value(param, text, where):
 def flag_text(dimension, value):
     """A dimension's value as its flag takes it."""
     if dimension.kind == "grid" or isinstance(value, str):
-        return str(value)
+        return dimension.text(value) if dimension.kind == "grid" else str(value)
     return str(int(value)) if dimension.integer else repr(float(value))
 
 
@@ -140,11 +165,15 @@ def value_of(dimension, raw, param):
     """A dimension's value as the experiment takes it: a grid's text parsed as its flag would be, a
     search's number as drawn (its range lies within the flag's)."""
     if dimension.kind == "grid":
-        return param.parse(raw)
+        return param.parse(dimension.text(raw))
     return int(raw) if dimension.integer else float(raw)
 
 
-def build(definition, fixed, grid=(), search=(), seeds="1", trials=None, tensorboard=True, ensemble=None):
+AGAINST = ("minutes", "parameters")  # what --against can weigh the validation figure against (lower is better)
+
+
+def build(definition, fixed, grid=(), search=(), seeds="1", trials=None, tensorboard=True, ensemble=None,
+          autoencoder=None, prune=False, against=None):
     """The sweep's Spec from its flags (`fixed`: the script's flags as given), each checked as the script
     would check it. Returns (the Spec, the fixed flags parsed)."""
     params = definition.params
@@ -164,9 +193,43 @@ def build(definition, fixed, grid=(), search=(), seeds="1", trials=None, tensorb
     if trials is not None and not search:
         raise UserError("--trials counts the configurations a --search draws; there is no --search")
     check_ensemble(definition, ensemble)
+    own_autoencoder = check_autoencoder(definition, fixed, autoencoder)
+    if prune and not search:
+        raise UserError("--prune stops a --search's hopeless trials early; a --grid alone runs every configuration "
+                        "to compare them all: leave --prune out, or give a --search")
+    if against is not None and against not in AGAINST:
+        raise UserError(f"--against {against}: expected one of {', '.join(AGAINST)} (what every trial records)")
+    if prune and against:
+        raise UserError("--prune with --against: Optuna prunes single-objective studies only; leave one out")
     flags.no_input = True
     return Spec(definition.file, tuple(fixed), tuple(dims), parse_seeds(seeds), trials or (20 if search else 1),
-                tensorboard), flags
+                tensorboard, own_autoencoder, bool(prune), against or ""), flags
+
+
+def check_autoencoder(definition, fixed, autoencoder):
+    """--autoencoder FLAGS (classification): each trial trains its own autoencoder with autoencoder.py's FLAGS,
+    the classifier's -d and the trial's seed, instead of reusing -model. Returns the flags, checked."""
+    if autoencoder is None:
+        return ()
+    import shlex
+    if definition.file != "classification.py":
+        raise UserError("--autoencoder trains each trial's own autoencoder for its classifier: it needs "
+                        "classification.py")
+    if "-model" in fixed:
+        raise UserError("--autoencoder trains each trial's own autoencoder: leave -model out")
+    try:
+        flags = tuple(shlex.split(autoencoder))
+    except ValueError as e:
+        raise UserError(f"--autoencoder {autoencoder!r}: {e}") from None
+    from convae import definitions
+    given = definitions.of("autoencoder.py").parse_args(list(flags))
+    if given.train_images is not None:
+        raise UserError("--autoencoder: leave -d out; the autoencoders train on the classifier's -d")
+    for name in sorted(PER_TRIAL):
+        if getattr(given, name, None) not in (None, False):
+            raise UserError(f"--autoencoder: --{name.replace('_', '-')} is the sweep's to set for each trial; "
+                            "leave it out")
+    return flags
 
 
 def check_ensemble(definition, k):
@@ -177,10 +240,11 @@ def check_ensemble(definition, k):
 
 def difference(theirs, ours):
     """What differs between two sweeps' Specs, in words."""
-    for field in ("script", "dimensions", "seeds", "fixed", "trials", "tensorboard"):
+    for field in ("script", "dimensions", "seeds", "fixed", "trials", "tensorboard", "autoencoder", "prune", "against"):
         a, b = getattr(theirs, field), getattr(ours, field)
         if a != b:
             show = {"dimensions": lambda ds: ", ".join(d.describe() for d in ds) or "none",
-                    "fixed": lambda f: " ".join(f) or "none"}.get(field, str)
+                    "fixed": lambda f: " ".join(f) or "none",
+                    "autoencoder": lambda f: " ".join(f) or "none"}.get(field, str)
             return f"other {field}: {show(a)} there, {show(b)} here"
     return "another sweep"

@@ -142,21 +142,51 @@ def _root(error):
             return error
 
 
-def open_study(storage, name, spec, folder, direction):
-    """Create the study and queue its trials, or join the one that exists (same Spec, else UserError);
-    `direction`: the definition's ("maximize" or "minimize")."""
+def objective_names(spec, definition):
+    """The study's objectives by name (what Optuna's dashboard shows): the definition's validation figure,
+    then --against's."""
+    return [definition.best_metric] + ([spec.against] if spec.against else [])
+
+
+def directions(spec, definition):
+    return [definition.direction] + (["minimize"] if spec.against else [])
+
+
+def pruner(spec):
+    """--prune: successive halving over the epochs (Optuna's SuccessiveHalvingPruner; its rungs at 1, 3, 9...
+    epochs, a third of the trials promoted at each); without it, none."""
+    import optuna
+    if not spec.prune:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+
+
+def sampler(spec, number=0):
+    import optuna
+    return optuna.samplers.TPESampler(seed=spec.seeds[0] + number)
+
+
+def load(storage, name, spec, number=0):
+    """The study as a worker (number >= 1) or the command (0) opens it: its sampler and pruner."""
+    import optuna
+    return optuna.load_study(storage=storage, study_name=name, sampler=sampler(spec, number), pruner=pruner(spec))
+
+
+def open_study(storage, name, spec, folder, definition):
+    """Create the study and queue its trials, or join the one that exists (same Spec, else UserError). Its
+    directions: the definition's for its validation figure, then "minimize" for --against's figure."""
     import optuna
     try:
-        study = optuna.create_study(storage=storage, study_name=name, direction=direction,
-                                    sampler=optuna.samplers.TPESampler(seed=spec.seeds[0]))
+        study = optuna.create_study(storage=storage, study_name=name, directions=directions(spec, definition),
+                                    sampler=sampler(spec), pruner=pruner(spec))
+        study.set_metric_names(objective_names(spec, definition))
         study.set_user_attr("spec", spec.to_json())
         _queue(study, spec)
         study.set_user_attr("queued", True)
         return study
     except optuna.exceptions.DuplicatedStudyError:
         pass
-    study = optuna.load_study(storage=storage, study_name=name,
-                              sampler=optuna.samplers.TPESampler(seed=spec.seeds[0]))
+    study = load(storage, name, spec)
     for _ in range(600):  # another command is creating it: wait until its trials are queued
         attrs = study.user_attrs
         if attrs.get("queued"):
@@ -172,16 +202,27 @@ def open_study(storage, name, spec, folder, direction):
 def _queue(study, spec):
     """Queue every trial of the sweep: grid configurations x seeds, or `trials` draws of a search at
     the first seed (each draw queues its other seeds when it runs)."""
-    grids = [[(d.name, v) for v in d.values] for d in spec.grid]
+    grids = [[(d.name, d.stored(v)) for v in d.values] for d in spec.grid]
     count = spec.trials if spec.search else 1
     number = 0
     for combination in itertools.product(*grids):
         for draw in range(count):
             seeds = spec.seeds[:1] if spec.search else spec.seeds
             for seed in seeds:
-                study.enqueue_trial(dict(combination, seed=seed),
-                                    user_attrs={"folder": f"c{number:03d}-s{seed}", "configuration": number})
+                study.enqueue_trial(dict(combination), user_attrs={"folder": f"c{number:03d}-s{seed}",
+                                                                   "configuration": number, "seed": seed})
             number += 1
+
+
+def params_of(trial):
+    """A trial's dimensions' values: those queued for it, and those it drew."""
+    return trial.system_attrs.get("fixed_params", {}) | trial.params
+
+
+def seed_of(trial):
+    """A trial's seed: a user attribute, not a parameter (a sweep before 2026-12-07 queued it as one)."""
+    seed = trial.user_attrs.get("seed")
+    return seed if seed is not None else params_of(trial).get("seed")
 
 
 def trial_folder(root, trial):
@@ -192,9 +233,9 @@ def requeue(study, trial):
     """Queue a trial again under the same folder (a trial whose worker died: it resumes there)."""
     if trial.user_attrs.get("error") or "folder" not in trial.user_attrs:
         return
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("folder", "configuration")}
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in ("folder", "configuration", "seed")}
     attrs["retry_of"] = trial.number
-    study.enqueue_trial(dict(trial.system_attrs.get("fixed_params", trial.params)), user_attrs=attrs)
+    study.enqueue_trial(dict(params_of(trial)), user_attrs=attrs)
 
 
 def fail_dead_local_trials(study):
@@ -258,4 +299,5 @@ def status_of(trial):
         return "complete"
     if trial.state == TrialState.FAIL:
         return "failed" if trial.user_attrs.get("error") else "interrupted"
-    return {TrialState.RUNNING: "running", TrialState.WAITING: "queued"}.get(trial.state, trial.state.name.lower())
+    return {TrialState.RUNNING: "running", TrialState.WAITING: "queued",
+            TrialState.PRUNED: "pruned"}.get(trial.state, trial.state.name.lower())

@@ -14,6 +14,7 @@ from convae.errors import UserError
 from convae.sweep.objective import DISK_FAULT, Objective, write_hparams_config
 from convae.sweep.study import (Patience, fail_dead_local_trials, masked, open_storage, requeue_interrupted,
                                  status_of, trials_of, waiting)
+from convae.sweep.study import load as load_study
 
 
 RESTARTS = 3        # a worker that dies this many times in a row, no trial finishing between, stops the sweep
@@ -32,7 +33,7 @@ def run_workers(spec, url, name, folder, study, layout, patience):
     logs = os.path.join(folder, "workers")
     os.makedirs(logs, exist_ok=True)
     patience.call(lambda: (fail_dead_local_trials(study), requeue_interrupted(study)))
-    progress = ProgressLine(spec.total(), sys.stdout.isatty())
+    progress = ProgressLine(spec.total(), sys.stdout.isatty(), len(spec.seeds))
     workers, deaths = {}, Deaths(folder, logs, patience.again)
     started = time.time()
     try:
@@ -43,7 +44,7 @@ def run_workers(spec, url, name, folder, study, layout, patience):
                 raise UserError(f"the study {name!r} is gone from the storage {masked(url)} (deleted while the "
                                 "sweep ran); its trials' folders are kept: give another --study to start it anew")\
                     from None
-            deaths.progress(tally["complete"] + tally["failed"])
+            deaths.progress(tally["complete"] + tally["failed"] + tally["pruned"])
             for i in range(layout.workers):
                 if i in workers and not workers[i].is_alive():
                     deaths.check(i + 1, workers.pop(i).exitcode)
@@ -160,8 +161,8 @@ class ProgressLine:
     """A live line on a terminal (tqdm): done, running, failed, left, elapsed, time left; in a pipe, one
     line per finished trial."""
 
-    def __init__(self, total, live):
-        self.total, self.live, self.seen = total, live, set()
+    def __init__(self, total, live, seeds=1):
+        self.total, self.live, self.seen, self.seeds = total, live, set(), seeds
         self.bar = None
         if live:
             from tqdm import tqdm
@@ -170,24 +171,28 @@ class ProgressLine:
 
     def update(self, study, started):
         trials = trials_of(study)
-        tally = {"complete": 0, "running": 0, "failed": 0, "queued": 0, "interrupted": 0}
+        tally = {"complete": 0, "running": 0, "failed": 0, "queued": 0, "interrupted": 0, "pruned": 0}
         for trial in trials:
             status = status_of(trial)
             tally[status] = tally.get(status, 0) + 1
-            if status in ("complete", "failed") and trial.user_attrs["folder"] not in self.seen:
+            if status in ("complete", "failed", "pruned") and trial.user_attrs["folder"] not in self.seen:
                 self.seen.add(trial.user_attrs["folder"])
                 self._finished(trial, status, started)
-        left = self.total - tally["complete"] - tally["failed"]
+        # a pruned trial's configuration does not run its other seeds: they leave the count too
+        ended = tally["complete"] + tally["failed"] + tally["pruned"] * self.seeds
         if self.bar is not None:
-            self.bar.n = tally["complete"] + tally["failed"]
-            self.bar.set_postfix_str(f"done {tally['complete']}, running {tally['running']}, failed {tally['failed']}, "
-                                     f"left {left}", refresh=True)
+            self.bar.n = min(ended, self.total)
+            self.bar.set_postfix_str(f"done {tally['complete']}, running {tally['running']}, failed {tally['failed']}"
+                                     + (f", pruned {tally['pruned']}" if tally["pruned"] else "")
+                                     + f", left {max(self.total - ended, 0)}", refresh=True)
         return tally
 
     def _finished(self, trial, status, started):
         attrs = trial.user_attrs
         if status == "failed":
             line = f"trial {attrs['folder']} failed: {attrs.get('error', 'no reason recorded')}"
+        elif status == "pruned":
+            line = f"trial {attrs['folder']} pruned after epoch {attrs.get('pruned_at', '?')}"
         else:
             metrics = attrs.get("metrics", {})
             shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("loss", "val_loss", "val_accuracy") if k in metrics)
@@ -229,8 +234,7 @@ def worker(spec, storage_url, study_name, root, number, pin_cpu=None, gpu=None, 
     patience = Patience(storage_url, patience_seconds, say=lambda line: print(line, flush=True))
     try:
         storage = open_storage(storage_url, patience)
-        sampler = optuna.samplers.TPESampler(seed=spec.seeds[0] + number)
-        study = patience.call(lambda: optuna.load_study(storage=storage, study_name=study_name, sampler=sampler))
+        study = patience.call(lambda: load_study(storage, study_name, spec, number))
         objective = Objective(spec, root, number, patience)
         if spec.tensorboard and number == 1:
             write_hparams_config(os.path.join(root, "trials"), spec, objective.definition)
