@@ -422,10 +422,64 @@ NEW_BUGS = {
         "convae/sweep/objective.py", "            except (OSError, ValueError):  # edited or cut short by hand",
         "            except OSError:  # edited or cut short by hand",
         "S::test_a_result_edited_by_hand_runs_its_trial_again"),
+    # search that spends where it pays (tests/test_sweep_search.py, tests/test_sweep_units.py, the dashboard's)
+    "a pruned configuration's other seeds queued anyway": (
+        "convae/sweep/objective.py", 'if first and not self.spec.prune and "retry_of" not in trial.user_attrs:',
+        'if first and "retry_of" not in trial.user_attrs:',
+        "Q::test_pruned_trials_stop_early_are_recorded_as_pruned_and_their_other_seeds_never_run"),
+    "the pruner never asked": (
+        "convae/sweep/objective.py", "if self.trial.should_prune():", "if False:",
+        "Q::test_pruned_trials_stop_early_are_recorded_as_pruned_and_their_other_seeds_never_run"),
+    "an epoch's report one step late": (
+        "convae/sweep/objective.py", "self.trial.report(float(value), self.epoch)",
+        "self.trial.report(float(value), self.epoch + 1)",
+        "Q::test_pruned_trials_stop_early_are_recorded_as_pruned_and_their_other_seeds_never_run"),
+    "pruned trials left out of the summary's count": (
+        "convae/sweep/report.py", 'pruned = [r for r in rows if r["status"] == "pruned"]', "pruned = []",
+        "Q::test_pruned_trials_stop_early_are_recorded_as_pruned_and_their_other_seeds_never_run"),
+    "the second objective dropped": (
+        "convae/sweep/objective.py",
+        "return (best, float(result[self.spec.against])) if self.spec.against else best", "return best",
+        "Q::test_a_second_objective_makes_a_multi_objective_study_and_a_pareto_front"),
+    "the Pareto front keeping dominated configurations": (
+        "convae/sweep/report.py",
+        "front = [c for c in points if not any(dominates(o, c) for o in points if o is not c)]",
+        "front = list(points)", "U::test_the_pareto_front_keeps_the_configurations_nothing_beats_on_both"),
+    "the objectives left unnamed": (
+        "convae/sweep/study.py", "        study.set_metric_names(objective_names(spec, definition))\n", "",
+        "T::test_optunas_dashboard_serves_the_sweep_with_named_objectives_numbers_and_no_seed"),
+    "the seed a parameter again": (
+        "convae/sweep/objective.py", "        if seed is None:  # a sweep queued", "        if True:  # a sweep queued",
+        "T::test_optunas_dashboard_serves_the_sweep_with_named_objectives_numbers_and_no_seed"),
+    "a grid of numbers stored as text": (
+        "convae/sweep/spec.py", "numbers=tuple(parsed) if numeric else ()", "numbers=()",
+        "T::test_optunas_dashboard_serves_the_sweep_with_named_objectives_numbers_and_no_seed"),
+    "a figure's legend sorted as text": (
+        "convae/plots.py", "key=lambda item: tuple(_text_order(v) for _, v in item[0]))",
+        "key=lambda item: item[0])",
+        "U::test_the_sweeps_figures_order_numbers_as_numbers_and_pair_training_with_validation_by_colour"),
+    "training and validation lines in two colours": (
+        "convae/plots.py", "label=label,\n                    color=f\"C{index % 10}\")", "label=label)",
+        "U::test_the_sweeps_figures_order_numbers_as_numbers_and_pair_training_with_validation_by_colour"),
+    "every trial's own autoencoder trained with seed 1": (
+        "convae/sweep/objective.py", "dict(vars(self.autoencoder_flags), seed=seed)",
+        "dict(vars(self.autoencoder_flags), seed=1)",
+        "Q::test_each_trial_trains_its_own_autoencoder_with_its_seed_as_autoencoder_py_would"),
+    "a pipeline's minutes without its autoencoder's": (
+        "convae/sweep/objective.py", '            result["minutes"] += autoencoder["minutes"]', "            pass",
+        "Q::test_each_trial_trains_its_own_autoencoder_with_its_seed_as_autoencoder_py_would"),
+    "a trial's figures titled Experiment 1": (
+        "convae/sweep/objective.py", 'title=f"trial {os.path.basename(folder)}, seed {seed}")', "title=None)",
+        "F::test_a_trials_figures_are_titled_by_its_trial_and_seed"),
+    "McNemar's counts taken from the wrong model": (
+        "convae/sweep/ensemble.py", "only_best, only_ensemble = int((wrong[0] & ~ensemble_wrong).sum())",
+        "only_best, only_ensemble = int((wrong[-1] & ~ensemble_wrong).sum())",
+        "Q::test_an_ensemble_of_independent_pipelines_says_what_it_gains_and_what_its_members_share"),
 }
 NEW_BUGS = {name: (file, text, replacement,
                    test.replace("E::", "tests/test_effects.py::").replace("F::", "tests/test_flags.py::")
-                   .replace("S::", "tests/test_sweep_faults.py::"))
+                   .replace("S::", "tests/test_sweep_faults.py::").replace("Q::", "tests/test_sweep_search.py::")
+                   .replace("U::", "tests/test_sweep_units.py::").replace("T::", "tests/test_sweep.py::"))
             for name, (file, text, replacement, test) in NEW_BUGS.items()}
 BUGS.update(NEW_BUGS)
 
@@ -477,7 +531,15 @@ NOT_AT_7C0D6A0 = ("a resumed experiment 2 losing experiment 1's row",
                   "the default folder named anew each time", "one HParams configuration per worker start",
                   "a storage that stops answering not waited for", "a storage waited for without end",
                   "a full disk taken for the trial's own failure", "workers started again without end",
-                  "a result cut short taken for a failure")
+                  "a result cut short taken for a failure",
+                  # pruning, a second objective, the dashboard, pipelines of their own: 2026-12-07
+                  "a pruned configuration's other seeds queued anyway", "the pruner never asked",
+                  "an epoch's report one step late", "pruned trials left out of the summary's count",
+                  "the second objective dropped", "the Pareto front keeping dominated configurations",
+                  "the objectives left unnamed", "the seed a parameter again", "a grid of numbers stored as text",
+                  "a figure's legend sorted as text", "training and validation lines in two colours",
+                  "every trial's own autoencoder trained with seed 1", "a pipeline's minutes without its autoencoder's",
+                  "McNemar's counts taken from the wrong model", "a trial's figures titled Experiment 1")
 
 
 def copy_project(target):

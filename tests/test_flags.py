@@ -222,3 +222,25 @@ def test_a_script_run_in_process_goes_through_the_one_call_with_its_flags(tmp_pa
     assert len(described["history"]["loss"]) == 1
     table = (tmp_path / "out" / "experiments.csv").read_text().splitlines()
     assert len(table) == 2 and table[1].startswith("1,1,5,3,1,1,30,0.1500,")
+
+
+def test_a_trials_figures_are_titled_by_its_trial_and_seed(tmp_path, monkeypatch):
+    """A sweep's trial (its Objective, in process): its figures say which trial and seed they show, not
+    "Experiment 1" as every trial's would."""
+    from convae import plots
+    from convae.sweep import spec
+    from convae.sweep.objective import Objective
+    titles = []
+    for name, where in (("history", 2), ("image_pairs", 3)):  # the title's place among their arguments
+        drawn = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _drawn=drawn, _at=where, **k: titles.append(a[_at]) or
+                            _drawn(*a, **k))
+    made, _ = spec.build(definition_of("autoencoder.py"), ["-d", TRAIN_IMAGES, "--limit", "120", "--epochs", "1",
+                                                            "--layers", "1", "--filters", "3"], seeds="4")
+    objective = Objective(made, str(tmp_path), 1)
+    folder = str(tmp_path / "trials" / "c007-s4")
+    os.makedirs(folder)
+    inputs, _ = objective.trial_inputs(folder, 4)
+    objective.experiment(folder, inputs, {}, 4, False)
+    assert len(titles) == 2 and all(t.startswith("trial c007-s4, seed 4: ") for t in titles), titles
+    assert titles[1] == "trial c007-s4, seed 4: validation images and their reconstructions"
