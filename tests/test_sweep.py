@@ -120,7 +120,7 @@ def test_optunas_dashboard_serves_the_sweep_with_named_objectives_numbers_and_no
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert study["objective_names"] == ["val_loss"]
+    assert study.get("objective_names") == ["val_loss"]
     space = {p["name"]: p["distribution"] for p in study["union_search_space"]}
     assert sorted(space) == ["dropout", "layers"]  # the seed is no hyperparameter
     assert space["dropout"]["type"] == "FloatDistribution" and space["layers"]["type"] == "IntDistribution"

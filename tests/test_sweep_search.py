@@ -134,9 +134,12 @@ def test_each_trial_trains_its_own_autoencoder_with_its_seed_as_autoencoder_py_w
     assert alone.returncode == 0, alone.stderr
     assert json.loads((tmp_path / "ae.json").read_text())["history"] == \
         json.loads((trials / "c000-s2" / "autoencoder" / "model.json").read_text())["history"]
-    # the trial's minutes are the whole pipeline's
+    # the trial's minutes are the whole pipeline's: its classifier's (experiments.csv) and its autoencoder's
     result = json.loads((trials / "c000-s1" / "result.json").read_text())
-    assert result["minutes"] > result["autoencoder"]["minutes"] > 0
+    with open(trials / "c000-s1" / "experiments.csv") as f:
+        classifier_minutes = float(next(csv.DictReader(f))["minutes"])
+    assert result["autoencoder"]["minutes"] > 0
+    assert result["minutes"] == pytest.approx(classifier_minutes + result["autoencoder"]["minutes"], abs=1e-3)
 
 
 def test_an_ensemble_of_independent_pipelines_says_what_it_gains_and_what_its_members_share(own):
