@@ -341,14 +341,13 @@ def _learning_curves(plt, folder, curves, table, label_of):
         handles.append(Line2D([], [], color="0.6", label="the others"))
     if pruned:
         handles.append(Line2D([], [], color="0.3", linestyle=":", label=f"pruned ({pruned} trials)"))
-    labelled = handles
     from matplotlib.ticker import MaxNLocator
     for ax, metric in zip(axes[0], ("training loss", "validation loss")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    if labelled:
+    if handles:
         axes[0][1].legend(handles=handles, fontsize=7, title="configuration (the 10 best, best first)")
     fig.suptitle("Every trial's learning curves, one colour per configuration")
     path = os.path.join(folder, "learning-curves.png")

@@ -102,8 +102,7 @@ class Objective:
         folder = trial_folder(self.root, trial)
         try:
             with _only_here(folder):
-                result = self.run(folder, values, seed, trial if self.spec.prune and seed == self.spec.seeds[0]
-                                  else None)
+                result = self.run(folder, values, seed, trial if self.spec.prune and first else None)
         except Exception as e:
             fault = disk_fault(e)
             if fault:  # not the trial's fault: it stays to be run again, and the sweep stops
@@ -126,10 +125,7 @@ class Objective:
     def store(self, trial, attributes):
         """The trial's user attributes, written to the storage (waited for where it does not answer)."""
         for key, value in attributes.items():
-            if self.patience:
-                self.patience.call(lambda: trial.set_user_attr(key, value))
-            else:
-                trial.set_user_attr(key, value)
+            self.patience_call(lambda: trial.set_user_attr(key, value))
 
     def _queue_other_seeds(self, trial, values):
         configuration = trial.user_attrs["configuration"]
@@ -342,10 +338,7 @@ def write_hparams(folder, spec, values, seed, metrics):
 
 def _hparam_value(dimension, value):
     """A value as the HParams tab's column holds it: a grid's number or text, a search's number."""
-    if dimension.kind == "grid":
-        text = dimension.text(value)
-        return dimension.numbers[dimension.values.index(text)] if dimension.numbers else text
-    return value
+    return dimension.stored(dimension.text(value)) if dimension.kind == "grid" else value
 
 
 def write_hparams_config(folder, spec, definition):

@@ -159,7 +159,7 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
         lines += ["", f"Pruned (`--prune`, successive halving on the validation figure, first seeds only): "
                   f"{len(pruned)} trials, stopped after "
                   + (", ".join(f"{r['pruned_at']}" for r in pruned) + " epochs respectively" if pruned else "none")
-                  + f"; trial-epochs run: {sum(len_history(r) for r in rows)}. Pruned trials count neither as "
+                  + f"; trial-epochs run: {sum(r['epochs_run'] for r in rows)}. Pruned trials count neither as "
                   "complete nor as failed, and are left out of the statistics above."]
     if spec.against:
         lines += pareto_lines(table, spec.against, metric, higher_is_better, dims)
@@ -172,18 +172,13 @@ def summary_markdown(spec, table, rows, metric, higher_is_better, name, storage,
     return "\n".join(lines) + "\n"
 
 
-def len_history(row):
-    return row.get("epochs_run") or 0
-
-
 def pareto_lines(table, against, metric, higher_is_better, dims):
     """summary.md's Pareto front: the configurations no other beats on both figures."""
     front = pareto_front(table, against, higher_is_better)
-    unit = {"minutes": "minutes", "parameters": "parameters"}[against]
-    lines = ["", f"## Pareto front: {metric} against {unit}", "",
-             f"The configurations that no other beats on both their mean {metric} and their mean {unit} over the "
+    lines = ["", f"## Pareto front: {metric} against {against}", "",
+             f"The configurations that no other beats on both their mean {metric} and their mean {against} over the "
              f"seeds ({len(front)} of {len(table)}), cheapest first; `pareto.png` draws every configuration.", "",
-             "| " + " | ".join([flag for _, flag in dims] + ["n", f"mean {metric}", "SD", f"mean {unit}", "SD"]) + " |",
+             "| " + " | ".join([flag for _, flag in dims] + ["n", f"mean {metric}", "SD", f"mean {against}", "SD"]) + " |",
              "|" + "|".join(["---"] * len(dims) + ["---:"] * 5) + "|"]
     for c in front:
         spread = c.get(f"{against}_sd")

@@ -156,8 +156,10 @@ def _check_value(param, text, where):
 
 def flag_text(dimension, value):
     """A dimension's value as its flag takes it."""
-    if dimension.kind == "grid" or isinstance(value, str):
-        return dimension.text(value) if dimension.kind == "grid" else str(value)
+    if dimension.kind == "grid":
+        return dimension.text(value)
+    if isinstance(value, str):
+        return value
     return str(int(value)) if dimension.integer else repr(float(value))
 
 

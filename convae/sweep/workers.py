@@ -12,9 +12,8 @@ from typing import Optional
 
 from convae.errors import UserError
 from convae.sweep.objective import DISK_FAULT, Objective, write_hparams_config
-from convae.sweep.study import (Patience, fail_dead_local_trials, masked, open_storage, requeue_interrupted,
-                                 status_of, trials_of, waiting)
-from convae.sweep.study import load as load_study
+from convae.sweep.study import (Patience, fail_dead_local_trials, load as load_study, masked, open_storage,
+                                 requeue_interrupted, status_of, trials_of, waiting)
 
 
 RESTARTS = 3        # a worker that dies this many times in a row, no trial finishing between, stops the sweep
