@@ -99,3 +99,24 @@ def test_epoch_time_counts_from_one_epoch_line_to_the_next_per_worker():
     workers = [(1.0, "a/log.txt\t51/51 - 9s - 1s/step - loss: 0.2"), (2.0, "b/log.txt\t51/51 - 9s - 1s/step"),
                (5.0, "a/log.txt\t51/51 - 4s - 1s/step - loss: 0.1"), (7.0, "b/log.txt\t51/51 - 5s - 1s/step")]
     assert module.epoch_seconds(workers) == pytest.approx([4.0, 5.0])
+
+
+def test_claims_table_pairs_variants_by_seed_and_finds_where_a_curve_flattens():
+    """benchmarks/claims.py: a variant against the reference is the mean difference over the seeds both
+    ran, with scipy's paired t-test; a learning curve flattens where no later epoch gains 1%."""
+    from scipy import stats
+    spec = importlib.util.spec_from_file_location("claims", os.path.join(REPO, "benchmarks", "claims.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ref = {1: {"val_loss": "0.10"}, 2: {"val_loss": "0.12"}, 3: {"val_loss": "0.11"}}
+    variant = {1: {"val_loss": "0.09"}, 2: {"val_loss": "0.115"}, 3: {"val_loss": "0.108"}, 4: {"val_loss": "0.5"}}
+    variants = {"ref": ref, "variant": variant, "none": {}}
+    p = stats.ttest_rel([0.09, 0.115, 0.108], [0.10, 0.12, 0.11]).pvalue
+    sd = stats.tstd([0.09, 0.115, 0.108, 0.5])  # the mean and SD over all its seeds, the difference over 1-3
+    assert module.cell(variants, "variant", "ref", module.val_loss, 3) == f"0.203 ({sd:.3f}); -0.006, p {p:.3f}"
+    assert module.cell(variants, "ref", "ref", module.val_loss, 3) == "0.110 (0.010)"
+    assert module.cell(variants, "none", "ref", module.val_loss, 3) == "not run"
+    assert module.flattens([1.0, 0.5, 0.30, 0.299, 0.298, 0.2975]) == 3
+    assert module.flattens([1.0, 0.5, 0.30, 0.298, 0.297, 0.2969]) == 4  # 0.2969 is 1.03% below 0.30
+    assert module.flattens([1.0, 0.5, 0.30, 0.298, 0.297, 0.2969], within=0.001) == 5
+    assert module.flattens([0.3, 0.2, 0.1]) == 3
