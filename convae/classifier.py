@@ -12,16 +12,17 @@ from convae.networks import all_layers, averaged_over_shifts, compile_classifier
 from convae.runtime import Runtime
 
 
-def fresh_encoder(encoder, dropout=0.0):
+def fresh_encoder(encoder, dropout=0.0, convolutions="float32"):
     """A copy of `encoder` with the autoencoder's weights, so that every experiment starts alike.
 
     The encoder's Dropout layers stay where `dropout` is not 0, to act in stage 2 only (see
     freeze_encoder and unfreeze_encoder), and are left out otherwise. Their rate in the autoencoder served the
     reconstruction. In stage 1 the frozen encoder should give the head the same features in training
     as in use, and a Keras 3 fit() cannot keep a nested layer in inference mode, so the rate is 0
-    there. BatchNormalization becomes the project's own (convae.layers).
+    there. BatchNormalization becomes the project's own (convae.layers), and with `convolutions`
+    "bfloat16" every Conv2D a BFloat16Conv2D.
     """
-    from convae.layers import BatchNormalization, copy_weights
+    from convae.layers import BatchNormalization, BFloat16Conv2D, copy_weights
     k = keras()
 
     def clone(layer):
@@ -29,6 +30,8 @@ def fresh_encoder(encoder, dropout=0.0):
             return k.layers.Dropout(dropout, name=layer.name) if dropout else k.layers.Identity(name=layer.name)
         if isinstance(layer, k.layers.BatchNormalization):
             return BatchNormalization.from_config(layer.get_config())
+        if convolutions == "bfloat16" and type(layer) is k.layers.Conv2D:
+            return BFloat16Conv2D.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy_weights(encoder, copy)

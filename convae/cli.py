@@ -82,6 +82,11 @@ def make_parser(prog, description, paths, params, options=()):
              "finished epoch (a checkpoint is written there after every epoch)")
     add(run, "--steps-per-dispatch", type=argparse_type(_STEPS), metavar="N",
         help="training steps run by one compiled call (default: 32 under JAX on a GPU, else 1; see docs/speed.md)")
+    add(run, "--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+        help="the convolutions' arithmetic: bfloat16 rounds their inputs and weights to 8 bits of mantissa (sums "
+             "in float32) and runs them on the AMX units of CPUs that have them (Intel Xeon since Sapphire Rapids), "
+             "about twice as fast there; auto: bfloat16 on such a CPU under TensorFlow, float32 elsewhere "
+             "(default: auto; docs/speed.md)")
     add(run, "--distribute", action="store_true",
         help="train on every device of the machine, each batch split between them (JAX only)")
     add(run, "--tensorboard", action="store_true",

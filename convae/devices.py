@@ -28,6 +28,22 @@ def distribute(verbose=False):
     return len(devices)
 
 
+def cpu_has_fast_bfloat16():
+    """Whether TensorFlow runs convolutions here with oneDNN on a CPU with AMX (Intel Xeon since
+    Sapphire Rapids), where bfloat16 convolutions run on its matrix units, and on no GPU."""
+    import os
+    k = keras()
+    if k.backend.backend() != "tensorflow" or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    from convae.backend import tensorflow
+    return "amx_bf16" in flags and not tensorflow().config.list_physical_devices("GPU")
+
+
 def predict(model, x, devices=1, batch_size=256):
     """model.predict, quietly, on any number of images, on `devices` devices (an array, or a list of
     them for a model of several outputs)."""

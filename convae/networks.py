@@ -38,7 +38,7 @@ def check_image_size(pooling, image_shape):
                          f"these are {image_shape[0]}x{image_shape[1]}")
 
 
-def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=None):
+def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=None, convolutions="float32"):
     """Convolutional autoencoder whose output has the input's shape.
 
     Encoder blocks are Conv2D(ReLU) -> BatchNormalization -> MaxPooling2D (after the layers listed
@@ -48,7 +48,8 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     before each halving. Images whose size is not a multiple of 2**len(pooling) are zero-padded,
     and the output cropped.
     BatchNormalization and Dropout are the project's own (convae.layers); saving turns them back
-    into stock Keras layers.
+    into stock Keras layers. `convolutions` "bfloat16" runs the blocks' convolutions in bfloat16
+    (convae.layers.BFloat16Conv2D), the output layer's staying float32.
     """
     k = keras()
     layers_ = k.layers
@@ -64,14 +65,14 @@ def build_autoencoder(image_shape, layers, kernel, filters, dropout, pooling=Non
     x = layers_.ZeroPadding2D(padding, name="pad")(inputs) if pad_rows or pad_cols else inputs
     # Encoder
     for i in range(layers):
-        x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}")
+        x = _conv_block(x, filters[i], kernel[i], f"encoder_{i + 1}", convolutions)
         if i + 1 in pooling:
             x = layers_.MaxPooling2D(2, name=f"encoder_{i + 1}_pool")(x)
         x = _dropout(x, dropout, f"encoder_{i + 1}_dropout")
     x = layers_.Identity(name=BOTTLENECK)(x)
     # Decoder
     for i in reversed(range(layers)):
-        x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}")
+        x = _conv_block(x, filters[i], kernel[i], f"decoder_{i + 1}", convolutions)
         if i + 1 in pooling:
             x = layers_.UpSampling2D(2, name=f"decoder_{i + 1}_upsample")(x)
         x = _dropout(x, dropout, f"decoder_{i + 1}_dropout")
@@ -179,9 +180,10 @@ def _augmentation(x, shift, rotation, zoom):
     return RandomAffine(shift, rotation, zoom, name="augmentation")(x)
 
 
-def _conv_block(x, filters, kernel, name):
-    from convae.layers import BatchNormalization
-    x = keras().layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
+def _conv_block(x, filters, kernel, name, convolutions="float32"):
+    from convae.layers import BatchNormalization, BFloat16Conv2D
+    conv = BFloat16Conv2D if convolutions == "bfloat16" else keras().layers.Conv2D
+    x = conv(filters, kernel, padding="same", activation="relu", name=name)(x)
     return BatchNormalization(name=f"{name}_bn")(x)
 
 

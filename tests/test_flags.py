@@ -15,16 +15,18 @@ def definition_of(script):
     return of(script)
 
 
-def one_experiment(script, argv, folder, paths=None):
-    """What a script does with `argv`: the flags parsed, the inputs loaded, the Config checked, one call."""
+def one_experiment(script, argv, folder, paths=None, runtime=None):
+    """What a script does with `argv`: the flags parsed, the inputs loaded, the Config checked, one call
+    (with `runtime`, else float32 convolutions on any CPU)."""
     from convae import experiment
     from convae.prompts import Prompter
     from convae.runtime import Runtime
     definition = definition_of(script)
     args = definition.parse_args([*argv, "--no-input"])
-    inputs = definition.load(args, Prompter(enabled=False), Runtime())
+    runtime = runtime or Runtime()
+    inputs = definition.load(args, Prompter(enabled=False), runtime)
     config = experiment.Config.from_values(definition, vars(args), inputs)
-    return experiment.train_and_evaluate(definition, config, inputs, Runtime(), str(folder)), config
+    return experiment.train_and_evaluate(definition, config, inputs, runtime, str(folder)), config
 
 
 def seeds_of_the_batches(run):
@@ -244,3 +246,46 @@ def test_a_trials_figures_are_titled_by_its_trial_and_seed(tmp_path, monkeypatch
     objective.experiment(folder, inputs, {}, 4, False)
     assert len(titles) == 2 and all(t.startswith("trial c007-s4, seed 4: ") for t in titles), titles
     assert titles[1] == "trial c007-s4, seed 4: validation images and their reconstructions"
+
+
+def test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers(tmp_path):
+    """--precision bfloat16: each block's convolution of the autoencoder, and of the classifier's encoder,
+    computes on bfloat16-rounded inputs and weights (float32 out, the weights float32), the output layer
+    stays float32; the saved file holds stock Conv2D; the description says which. float32: stock Conv2D."""
+    import keras
+    from convae import classifier, encoder, records
+    from convae.runtime import Runtime
+    args = definition_of("autoencoder.py").parse_args(["-d", TRAIN_IMAGES, "--precision", "bfloat16"])
+    runtime = Runtime.from_flags(args)
+    assert runtime.precision == runtime.convolutions() == "bfloat16"
+    assert Runtime().convolutions() == "float32"
+    done, _ = one_experiment("autoencoder.py", AE_FLAGS, tmp_path, runtime=runtime)
+    convs = layers_of(done.model, "BFloat16Conv2D")
+    assert [layer.name for layer in convs] == ["encoder_1", "encoder_2", "decoder_2", "decoder_1"]
+    assert [layer.name for layer in layers_of(done.model, "Conv2D")] == ["reconstruction"]
+    assert all(w.dtype == "float32" for layer in convs for w in layer.weights)
+    assert done.extra["convolutions"] == "bfloat16" and np.isfinite(done.metrics["val_loss"])
+    x = np.random.default_rng(0).random((2, 28, 28, 6), dtype=np.float32)
+    conv = done.model.get_layer("encoder_2")
+    kernel = keras.ops.convert_to_numpy(conv.kernel)
+    out = keras.ops.convert_to_numpy(conv.convolution_op(x, conv.kernel))
+    exact = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="same"))
+    rounded = [keras.ops.cast(keras.ops.cast(v, "bfloat16"), "float32") for v in (x, kernel)]
+    expected = keras.ops.convert_to_numpy(keras.ops.conv(*rounded, padding="same"))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-2, atol=1e-2 * np.abs(expected).max())
+    assert np.abs(out - exact).max() > 1e-6 * np.abs(exact).max()  # rounded, not float32's convolution
+
+    path = str(tmp_path / "ae.h5")
+    records.save_model(done.model, path, {})
+    saved = keras.models.load_model(path, compile=False)
+    assert not layers_of(saved, "BFloat16Conv2D") and len(layers_of(saved, "Conv2D")) == 5
+    taken = encoder.extract_encoder(encoder.load_autoencoder(path))
+    taken = taken[0] if isinstance(taken, tuple) else taken
+    float32_encoder = classifier.fresh_encoder(taken, 0.0)
+    assert len(layers_of(float32_encoder, "Conv2D")) == 2 and not layers_of(float32_encoder, "BFloat16Conv2D")
+    bfloat16_encoder = classifier.fresh_encoder(taken, 0.0, "bfloat16")
+    assert [layer.name for layer in layers_of(bfloat16_encoder, "BFloat16Conv2D")] == ["encoder_1", "encoder_2"]
+    assert not layers_of(bfloat16_encoder, "Conv2D")
+    for layer in layers_of(bfloat16_encoder, "BFloat16Conv2D"):
+        np.testing.assert_array_equal(layer.get_weights()[0], done.model.get_layer(layer.name).get_weights()[0])

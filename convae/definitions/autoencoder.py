@@ -85,13 +85,15 @@ class Inputs:
 def train(setup, number, hyper, bookkeeping):
     """Build and train one autoencoder (its checkpoint in `bookkeeping`, checkpoint.Bookkeeping)."""
     train_images, val_images = setup.data.train[0], setup.data.validation[0]
+    convolutions = setup.runtime.convolutions()
     model = build_autoencoder(train_images.shape[1:], hyper["layers"], hyper["kernel"], hyper["filters"],
-                              hyper["dropout"], hyper["pooling"])
+                              hyper["dropout"], hyper["pooling"], convolutions)
     compile_autoencoder(model)
     state = bookkeeping.state
     print(f"\nExperiment {number}: {count_parameters(model):,} parameters, bottleneck "
           f"{data.shape_text(model.get_layer(BOTTLENECK).output.shape[1:])}, "
           f"{len(train_images)} training and {len(val_images)} validation images"
+          + (", convolutions in bfloat16" if convolutions == "bfloat16" else "")
           + (f", resumed after epoch {state.epoch}" if bookkeeping.arrays is not None else ""))
     keeper = checkpoint.checkpointer(state, bookkeeping.file, bookkeeping.clock, arrays=bookkeeping.arrays)
     schedule = training.Schedule(hyper["epochs"], hyper["batch_size"], setup.settings["seed"], state.epoch)
@@ -100,12 +102,13 @@ def train(setup, number, hyper, bookkeeping):
                                statistics_from=train_images[:training.statistics_images(len(train_images))])
     done = len(state.history.get("loss", []))
     status = f"stopped at epoch {done} of {hyper['epochs']}" if interrupted else "complete"
+    extra = {"convolutions": convolutions}
     if not done:
-        return Trained(model, status)
+        return Trained(model, status, extra=extra)
     metrics = {"loss": state.history["loss"][-1], "val_loss": state.history["val_loss"][-1]}
     print(f"Experiment {number}: loss {metrics['loss']:.4f}, validation loss {metrics['val_loss']:.4f} "
           f"({status}, {bookkeeping.clock() / 60:.1f} min)")
-    return Trained(model, status, metrics)
+    return Trained(model, status, metrics, extra)
 
 
 def experiment_figures(setup, experiment):
@@ -135,6 +138,7 @@ def describe(inputs, experiment):
             "hyperparameters": experiment.hyper, "settings": experiment.settings, "status": experiment.status,
             "loss": "binary_crossentropy", "optimizer": records.describe_optimizer(model.optimizer),
             "metrics": experiment.metrics, "history": experiment.history, "parameters": experiment.parameters,
+            "convolutions": experiment.extra.get("convolutions"),
             "input_shape": list(model.input_shape[1:]), "bottleneck_layer": BOTTLENECK,
             "bottleneck_shape": list(model.get_layer(BOTTLENECK).output.shape[1:]),
             "data": {"train_images": {"path": images.path, "md5": images.md5, "count": int(len(images.array))}},

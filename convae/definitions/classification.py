@@ -155,7 +155,8 @@ def train(setup, number, hyper, bookkeeping):
     """Build the classifier on a fresh copy of the encoder and train it in two stages (its checkpoint
     in `bookkeeping`, checkpoint.Bookkeeping); evaluate it on the training and validation images."""
     train_set, validation, inputs, runtime = setup.data.train, setup.data.validation, setup.inputs, setup.runtime
-    encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"])
+    convolutions = runtime.convolutions()
+    encoder = classifier.fresh_encoder(inputs.encoder, hyper["encoder_dropout"], convolutions)
     if hyper["encoder_dropout"] and not classifier.dropout_layers(encoder):
         print(f"Note: this encoder has no Dropout layers for --encoder-dropout {hyper['encoder_dropout']:g} to act on.")
     model = build_classifier(encoder, inputs.classes, hyper["fc_units"], hyper["dropout"],
@@ -163,10 +164,10 @@ def train(setup, number, hyper, bookkeeping):
                              features=classifier.feature_statistics(encoder, train_set[0],
                                                                     device_count=runtime.devices))
     print(f"\nExperiment {number}: {count_parameters(model):,} parameters, {len(train_set[0])} training and "
-          f"{len(validation[0])} validation images")
+          f"{len(validation[0])} validation images" + (", convolutions in bfloat16" if convolutions == "bfloat16" else ""))
     state, status = classifier.train_two_stages(model, encoder, setup.data, hyper, bookkeeping,
                                                 seed=setup.settings["seed"], runtime=runtime)
-    extra = {"stage2_start": state.stage2_start, "optimizers": state.optimizers,
+    extra = {"stage2_start": state.stage2_start, "optimizers": state.optimizers, "convolutions": convolutions,
              "split": {"train": data.class_counts(train_set[1], inputs.classes),
                        "validation": data.class_counts(validation[1], inputs.classes)}}
     if not state.history.get("loss"):
@@ -227,6 +228,7 @@ def describe(inputs, experiment):
             "validation": experiment.metrics, "test": experiment.extra.get("test"),
             "history": experiment.history, "stage2_first_epoch": experiment.extra.get("stage2_start"),
             "optimizers": experiment.extra.get("optimizers"), "split": experiment.extra.get("split"),
+            "convolutions": experiment.extra.get("convolutions"),
             "parameters": experiment.parameters, "classes": inputs.classes,
             "autoencoder": inputs.autoencoder_path, "encoder": inputs.encoder_note,
             "input_shape": list(experiment.model.input_shape[1:]), "data": inputs.record(),
