@@ -475,6 +475,25 @@ NEW_BUGS = {
         "convae/sweep/ensemble.py", "only_best, only_ensemble = int((wrong[0] & ~ensemble_wrong).sum())",
         "only_best, only_ensemble = int((wrong[-1] & ~ensemble_wrong).sum())",
         "Q::test_an_ensemble_of_independent_pipelines_says_what_it_gains_and_what_its_members_share"),
+    # --precision: the convolutions in bfloat16 where asked, stock layers in saved files
+    "bfloat16 convolutions computing on float32 kernels": (
+        "convae/layers.py", 'ops.cast(inputs, "bfloat16"), ops.cast(kernel, "bfloat16"))',
+        'ops.cast(inputs, "float32"), kernel)',
+        "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
+    "--precision bfloat16 lost on the way to the autoencoder's blocks": (
+        "convae/networks.py", 'conv = BFloat16Conv2D if convolutions == "bfloat16" else keras().layers.Conv2D',
+        "conv = keras().layers.Conv2D",
+        "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
+    "the classifier's encoder left in float32 under --precision bfloat16": (
+        "convae/classifier.py", 'if convolutions == "bfloat16" and type(layer) is k.layers.Conv2D:',
+        "if False:",
+        "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
+    "the bfloat16 layer saved as itself": (
+        "convae/layers.py", "             BFloat16Conv2D: _keras.layers.Conv2D.from_config,\n", "",
+        "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
+    "claims.py's difference taken against the variant itself": (
+        "benchmarks/claims.py", "    b = np.array([figure(ref[s]) for s in both])", "    b = a",
+        "tests/test_benchmarks.py::test_claims_table_pairs_variants_by_seed_and_finds_where_a_curve_flattens"),
 }
 NEW_BUGS = {name: (file, text, replacement,
                    test.replace("E::", "tests/test_effects.py::").replace("F::", "tests/test_flags.py::")

@@ -278,6 +278,11 @@ def test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep
 
     path = str(tmp_path / "ae.h5")
     records.save_model(done.model, path, {})
+    import h5py
+    import json
+    with h5py.File(path, "r") as f:
+        classes = {layer["class_name"] for layer in json.loads(f.attrs["model_config"])["config"]["layers"]}
+    assert "Conv2D" in classes and "BFloat16Conv2D" not in classes  # what any Keras program can load
     saved = keras.models.load_model(path, compile=False)
     assert not layers_of(saved, "BFloat16Conv2D") and len(layers_of(saved, "Conv2D")) == 5
     taken = encoder.extract_encoder(encoder.load_autoencoder(path))

@@ -188,6 +188,7 @@ def test_the_summary_of_one_seed_has_no_spread_and_no_test():
     ("classification.py", {"autoencoder": "--epochs 1", "model": True}, "leave -model out"),
     ("classification.py", {"autoencoder": "-d x.gz --epochs 1"}, "--autoencoder: leave -d out"),
     ("classification.py", {"autoencoder": "--epochs 1 --seed 3"}, "--autoencoder: --seed is the sweep's to set"),
+    ("classification.py", {"autoencoder": "--epochs 1 --precision float32"}, "--precision holds for both stages"),
     ("classification.py", {"autoencoder": "--epochs 'one"}, "--autoencoder \"--epochs 'one\": No closing quotation"),
 ])
 def test_combinations_that_make_no_sense_are_refused_in_one_line(script, extra, message):

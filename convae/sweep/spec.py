@@ -231,6 +231,8 @@ def check_autoencoder(definition, fixed, autoencoder):
         if getattr(given, name, None) not in (None, False):
             raise UserError(f"--autoencoder: --{name.replace('_', '-')} is the sweep's to set for each trial; "
                             "leave it out")
+    if given.precision != "auto":
+        raise UserError("--autoencoder: --precision holds for both stages; give it with the classifier's flags")
     return flags
 
 
