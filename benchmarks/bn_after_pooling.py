@@ -16,9 +16,11 @@ from convae import networks  # noqa: E402
 from convae.backend import keras  # noqa: E402
 
 
-def conv_only(x, filters, kernel, name):
-    """The block's convolution without its BatchNormalization."""
-    return keras().layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)(x)
+def conv_only(x, filters, kernel, name, convolutions="float32"):
+    """The block's convolution (in `convolutions`, as --precision chose) without its BatchNormalization."""
+    from convae.layers import BFloat16Conv2D
+    conv = BFloat16Conv2D if convolutions == "bfloat16" else keras().layers.Conv2D
+    return conv(filters, kernel, padding="same", activation="relu", name=name)(x)
 
 
 def dropout_then_batch_norm(x, rate, name):
