@@ -171,7 +171,7 @@ def head(folder):
     grouped = sweep_trials(folder)
     if not grouped:
         return ["\n### The head: units x dropout\n", "not run"]
-    cells = {(int(dict(k)["fc-units"]), float(dict(k)["dropout"])): seeds for k, seeds in grouped.items()}
+    cells = {(int(dict(k)["fc_units"]), float(dict(k)["dropout"])): seeds for k, seeds in grouped.items()}
     units, drops = sorted({u for u, _ in cells}), sorted({d for _, d in cells})
     out = ["\n### The head: units x dropout\n",
            "validation accuracy % / train - validation gap in points, mean over the seeds:", "",
@@ -194,6 +194,18 @@ def head(folder):
             pg = f"{stats.ttest_rel([gap(a) for a, _ in pairs], [gap(b) for _, b in pairs]).pvalue:.3f}"
         out.append(f"| {d} | {np.mean([val_accuracy(r) for *_, r in rows]):.2f} | "
                    f"{np.mean([gap(r) for *_, r in rows]):.2f} | {', '.join(f'{v:.3f}' for v in curve)} | {pa} | {pg} |")
+    out += ["", "by units, every dropout and seed together (paired by dropout and seed, against 64):", "",
+            "| units | validation accuracy (%) | gap (points) | p (accuracy) | p (gap) |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for u in units:
+        rows = [(d, s, r) for d in drops for s, r in sorted(cells[u, d].items())]
+        pa = pg = ""
+        if u != units[0]:
+            base = {(d, s): r for d in drops for s, r in cells[units[0], d].items()}
+            pairs = [(r, base[d, s]) for d, s, r in rows if (d, s) in base]
+            pa = f"{stats.ttest_rel([val_accuracy(a) for a, _ in pairs], [val_accuracy(b) for _, b in pairs]).pvalue:.3f}"
+            pg = f"{stats.ttest_rel([gap(a) for a, _ in pairs], [gap(b) for _, b in pairs]).pvalue:.3f}"
+        out.append(f"| {u} | {np.mean([val_accuracy(r) for *_, r in rows]):.2f} | "
+                   f"{np.mean([gap(r) for *_, r in rows]):.2f} | {pa} | {pg} |")
     return out
 
 
@@ -248,23 +260,31 @@ def figures(out, to):
     import matplotlib.pyplot as plt
     p = lambda *parts: os.path.join(out, *parts)  # noqa: E731
     batches = (32, 64, 128, 256)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, part, figure, label in ((axes[0], "autoencoder", val_loss, "autoencoder: validation loss"),
-                                    (axes[1], "classifier", val_accuracy, "classifier: validation accuracy (%)")):
-        runs = [one(p("batch", f"{part}-{b}")) for b in batches]
-        kept = [(b, [figure(r) for r in seeds.values()]) for b, seeds in zip(batches, runs) if seeds]
-        if not kept:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    panels = ((axes[0], "autoencoder", [(val_loss, "validation loss"), (lambda r: float(r["loss"]),
+                                                                          "training loss (Keras's, dropout on)")],
+               "the autoencoder: its losses"),
+              (axes[1], "classifier", [(val_accuracy, "validation accuracy (%)")], "the classifier: validation accuracy (%)"))
+    for ax, part, figures_, title in panels:
+        runs = [(b, one(p("batch", f"{part}-{b}"))) for b in batches]
+        runs = [(b, seeds) for b, seeds in runs if seeds]
+        if not runs:
             continue
-        xs, values = zip(*kept)
-        for seed_values, b in zip(values, xs):
-            ax.scatter([b] * len(seed_values), seed_values, color="0.6", s=12, zorder=2)
-        ax.errorbar(xs, [np.mean(v) for v in values], [np.std(v, ddof=1) for v in values], marker="o", capsize=3,
-                    zorder=3)
+        xs = [b for b, _ in runs]
+        for figure, label in figures_:
+            values = [[figure(r) for r in seeds.values()] for _, seeds in runs]
+            for b, seed_values in zip(xs, values):
+                ax.scatter([b] * len(seed_values), seed_values, color="0.6", s=12, zorder=2)
+            ax.errorbar(xs, [np.mean(v) for v in values], [np.std(v, ddof=1) for v in values], marker="o",
+                        capsize=3, zorder=3, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [str(x) for x in xs])
-        ax.set_xlabel("batch size (epochs grow with it: the same number of steps)")
-        ax.set_title(label + ", 3 seeds (grey), mean and SD")
+        ax.set_xlabel("batch size (the epochs grow with it: the same steps)")
+        ax.set_title(title)
         ax.grid(alpha=0.3)
+        if len(figures_) > 1:
+            ax.legend()
+    fig.suptitle("Batch size at an equal number of steps, 4,000 MNIST images: each seed grey, mean and SD over 3")
     fig.savefig(os.path.join(to, "claims-batch-steps.png"), dpi=110)
     plt.close(fig)
     seeds = one(p("epochs"))
