@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every claim the original team made in words, measured (docs/sweeps.md, "Every claim, measured"),
+# Every claim the original team made in words, measured (docs/sweeps.md, "Every claim, in one table"),
 # and their submitted configuration run end to end; then benchmarks/claims.py prints the table.
 # Seeds 1 to 3 everywhere, paired by seed. The small claims use the first 4,000 full-MNIST training
 # images and short runs (a pipeline: the autoencoder 3 epochs, the classifier 1 + 3, each image
@@ -8,12 +8,11 @@
 # usage: bash benchmarks/claims.sh [OUTPUT_DIR]
 #   PARTS (default: all of them, in this order): batch layers kernel filters batch-norm
 #         autoencoder-dropout head epochs augmentation team
-#   RECIPE_SWEEP: a sweep folder of the recipe with augmentation (docs/sweeps.md's --autoencoder
-#         example), reused for "augmentation" instead of running it again
-#   TEAM_EPOCHS: how many of the team's 200 autoencoder epochs to run (default 4: 30 minutes on 2 cores)
+#   TEAM_EPOCHS: how many of the team's 200 autoencoder epochs to run (default 6: 22 minutes on one AMX core)
 #   MNIST_DIR, PYTHON as for benchmarks/accuracy.sh. The same command again continues where it
 #   stopped (each sweep keeps its finished trials; a finished single run is not run again).
-# Minutes on a 2-core Intel Xeon (family 6, model 167), 2026-12-07, one core: see docs/sweeps.md.
+# 172 minutes of one core on a 2-core Intel Xeon with AMX (family 6, model 167), 2026-12-07: the small
+# claims 62, augmentation 57, team 53 (docs/sweeps.md); two parts at once on two cores, about 90.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MNIST=${MNIST_DIR:-datasets/mnist}
@@ -89,13 +88,8 @@ RECIPE_AE="--layers 5 --filters 32,32,64,64,128 --pooling 2,4 --kernel 3 --dropo
 RECIPE_CL=(--fc-units 128 --learning-rate 1e-3 --schedule cosine --patience 0 --dropout 0.2 --encoder-dropout 0
            --epochs 1 --fine-tune-epochs 9 --batch-size 64 --fine-tune-learning-rate 1e-3)
 if wants augmentation; then  # the recipe (docs/accuracy.md) on the full MNIST, with and without augmentation
-    mkdir -p "$OUT/augmentation"
-    if [ -n "${RECIPE_SWEEP:-}" ]; then  # a sweep of the recipe run before (docs/sweeps.md's seeds 1-5), reused
-        [ -e "$OUT/augmentation/on" ] || ln -s "$(realpath "$RECIPE_SWEEP")" "$OUT/augmentation/on"
-    else
-        sweep classification.py "${IMAGES[@]}" "${LABELS[@]}" "${RECIPE_CL[@]}" --shift 0.1 --rotation 10 --zoom 0.1 \
-            --tta 9 --autoencoder "$RECIPE_AE" "${SEEDS[@]}" --output-dir "$OUT/augmentation/on"
-    fi
+    sweep classification.py "${IMAGES[@]}" "${LABELS[@]}" "${RECIPE_CL[@]}" --shift 0.1 --rotation 10 --zoom 0.1 \
+        --tta 9 --autoencoder "$RECIPE_AE" "${SEEDS[@]}" --output-dir "$OUT/augmentation/on"
     sweep classification.py "${IMAGES[@]}" "${LABELS[@]}" "${RECIPE_CL[@]}" --shift 0 --rotation 0 --zoom 0 --tta 1 \
         --autoencoder "$RECIPE_AE" "${SEEDS[@]}" --output-dir "$OUT/augmentation/off"
 fi
@@ -103,7 +97,7 @@ if wants team; then  # their submitted model on the full MNIST, seed 1: TEAM_EPO
     dir=$OUT/team-seed1
     mkdir -p "$dir"
     [ -f "$dir/autoencoder.h5" ] || "$PYTHON" autoencoder.py "${IMAGES[@]}" --no-input --seed 1 --layers 2 \
-        --filters 128,256 --kernel 3 --dropout 0.2 --batch-size 64 --epochs "${TEAM_EPOCHS:-4}" \
+        --filters 128,256 --kernel 3 --dropout 0.2 --batch-size 64 --epochs "${TEAM_EPOCHS:-6}" \
         --output-dir "$dir/autoencoder" --save "$dir/autoencoder.h5" > "$dir/autoencoder.log"
     [ -f "$dir/classifier/experiments.csv" ] || "$PYTHON" classification.py "${IMAGES[@]}" "${LABELS[@]}" \
         -model "$dir/autoencoder.h5" --no-input --seed 1 --fc-units 64 --dropout 0.7 --batch-size 512 \
