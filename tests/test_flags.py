@@ -294,3 +294,12 @@ def test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep
     assert not layers_of(bfloat16_encoder, "Conv2D")
     for layer in layers_of(bfloat16_encoder, "BFloat16Conv2D"):
         np.testing.assert_array_equal(layer.get_weights()[0], done.model.get_layer(layer.name).get_weights()[0])
+    # the classifier trains in bfloat16 and is scored as its saved file gives it back: float32 convolutions
+    classified, _ = one_experiment("classification.py", ["-d", TRAIN_IMAGES, "-model", path, *CL_FLAGS],
+                                   tmp_path / "cl", runtime=runtime)
+    assert classified.extra["convolutions"] == "bfloat16" and not layers_of(classified.model, "BFloat16Conv2D")
+    records.save_model(classified.model, str(tmp_path / "cl.h5"), {})
+    reloaded = keras.models.load_model(str(tmp_path / "cl.h5"), compile=False)
+    images = x[..., :1]
+    np.testing.assert_allclose(classified.model.predict(images, verbose=0), reloaded.predict(images, verbose=0),
+                               rtol=1e-5, atol=1e-6)

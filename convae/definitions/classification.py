@@ -172,6 +172,9 @@ def train(setup, number, hyper, bookkeeping):
                        "validation": data.class_counts(validation[1], inputs.classes)}}
     if not state.history.get("loss"):
         return Trained(model, status, extra=extra)
+    if convolutions == "bfloat16":  # what follows scores the saved network, whose convolutions are float32
+        from convae.layers import float32_convolutions
+        model = float32_convolutions(model)
     # Both in inference mode (no dropout, no augmentation), so that they compare; the network alone.
     fit = metrics.evaluate(train_set[1], devices.predict(model, train_set[0], runtime.devices))
     val = metrics.evaluate(validation[1], devices.predict(model, validation[0], runtime.devices))
