@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from convae import batching, devices, metrics, plots, records, training
+from convae import batching, devices, internals, metrics, plots, records, training
 from convae.backend import keras
 from convae.checkpoint import Bookkeeping, checkpointer, model_variables
 from convae.files import write_text_atomic
@@ -35,6 +35,23 @@ def fresh_encoder(encoder, dropout=0.0, convolutions="float32"):
         return layer.__class__.from_config(layer.get_config())
     copy = k.models.clone_model(encoder, clone_function=clone, recursive=True)
     copy_weights(encoder, copy)
+    return copy
+
+
+def float32_convolutions(model):
+    """A copy of `model` with stock Conv2D in place of BFloat16Conv2D (same weights), every other layer
+    kept: the network that its saved file gives back."""
+    from convae.layers import BFloat16Conv2D, copy_weights
+    k = keras()
+
+    def clone(layer):
+        kind = k.layers.Conv2D if type(layer) is BFloat16Conv2D else type(layer)
+        return kind.from_config(layer.get_config())
+    copy = k.models.clone_model(model, clone_function=clone, recursive=True)
+    copy_weights(model, copy)
+    for layer in all_layers(copy):
+        if isinstance(layer, k.layers.Normalization):  # its statistics reach its arrays only this way
+            internals.set_normalization_statistics(layer, *layer.get_weights()[:2])
     return copy
 
 

@@ -199,28 +199,6 @@ def standard_layers(model):
     return copy
 
 
-def float32_convolutions(model):
-    """A copy of `model` with stock Conv2D in place of BFloat16Conv2D (same weights), every other layer
-    kept: the network that its saved file gives back."""
-    def clone(layer):
-        kind = _keras.layers.Conv2D if type(layer) is BFloat16Conv2D else type(layer)
-        return kind.from_config(layer.get_config())
-    copy = _keras.models.clone_model(model, clone_function=clone, recursive=True)
-    copy_weights(model, copy)
-    from convae import internals
-    for layer in _every_layer(copy):
-        if isinstance(layer, _keras.layers.Normalization):  # its statistics reach its arrays only this way
-            internals.set_normalization_statistics(layer, *layer.get_weights()[:2])
-    return copy
-
-
-def _every_layer(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _every_layer(layer)
-
-
 def copy_weights(source, target):
     """Give each layer of `target` the weights of the layer of the same name in `source` (a clone of
     it), variable by variable: a stock BatchNormalization and ours share all but our update count."""

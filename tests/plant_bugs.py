@@ -492,7 +492,7 @@ NEW_BUGS = {
         "convae/layers.py", "             BFloat16Conv2D: _keras.layers.Conv2D.from_config,\n", "",
         "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
     "a bfloat16 classifier scored in bfloat16, not as its saved file": (
-        "convae/definitions/classification.py", "        model = float32_convolutions(model)\n", "",
+        "convae/definitions/classification.py", "        model = classifier.float32_convolutions(model)\n", "        pass\n",
         "F::test_precision_bfloat16_reaches_every_block_convolution_and_saved_files_keep_stock_layers"),
     "claims.py's difference taken against the variant itself": (
         "benchmarks/claims.py", "    b = np.array([figure(ref[s]) for s in both])", "    b = a",

@@ -164,7 +164,8 @@ def train(setup, number, hyper, bookkeeping):
                              features=classifier.feature_statistics(encoder, train_set[0],
                                                                     device_count=runtime.devices))
     print(f"\nExperiment {number}: {count_parameters(model):,} parameters, {len(train_set[0])} training and "
-          f"{len(validation[0])} validation images" + (", convolutions in bfloat16" if convolutions == "bfloat16" else ""))
+          f"{len(validation[0])} validation images"
+          + (", convolutions in bfloat16" if convolutions == "bfloat16" else ""))
     state, status = classifier.train_two_stages(model, encoder, setup.data, hyper, bookkeeping,
                                                 seed=setup.settings["seed"], runtime=runtime)
     extra = {"stage2_start": state.stage2_start, "optimizers": state.optimizers, "convolutions": convolutions,
@@ -173,8 +174,7 @@ def train(setup, number, hyper, bookkeeping):
     if not state.history.get("loss"):
         return Trained(model, status, extra=extra)
     if convolutions == "bfloat16":  # what follows scores the saved network, whose convolutions are float32
-        from convae.layers import float32_convolutions
-        model = float32_convolutions(model)
+        model = classifier.float32_convolutions(model)
     # Both in inference mode (no dropout, no augmentation), so that they compare; the network alone.
     fit = metrics.evaluate(train_set[1], devices.predict(model, train_set[0], runtime.devices))
     val = metrics.evaluate(validation[1], devices.predict(model, validation[0], runtime.devices))
