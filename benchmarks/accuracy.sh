@@ -18,10 +18,7 @@ case "${1:-}" in
     --previous) RECIPE=previous; shift ;;
     --defaults) RECIPE=defaults; shift ;;
 esac
-MNIST=${MNIST_DIR:-datasets/mnist}
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist  # a test machine's copy
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
-PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+source benchmarks/common.sh  # MNIST and PYTHON
 SEED=${SEED:-1}
 OUT=${1:-runs/accuracy-$RECIPE-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"

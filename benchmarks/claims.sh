@@ -15,10 +15,7 @@
 # claims 62, augmentation 57, team 53 (docs/sweeps.md); two parts at once on two cores, about 90.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MNIST=${MNIST_DIR:-datasets/mnist}
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
-PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+source benchmarks/common.sh  # MNIST and PYTHON
 OUT=${1:-runs/claims-$(date +%Y%m%d-%H%M%S)}
 PARTS=${PARTS:-batch layers kernel filters batch-norm autoencoder-dropout head epochs augmentation team}
 mkdir -p "$OUT"

@@ -9,10 +9,7 @@
 #   reuses (default: one trained here with every default on the same 4,000 images, seed 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MNIST=${MNIST_DIR:-datasets/mnist}
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || [ -n "${MNIST_DIR:-}" ] || MNIST=../shared/datasets/mnist
-[ -f "$MNIST/train-images-idx3-ubyte.gz" ] || { echo "error: no MNIST found; run: python datasets/download.py" >&2; exit 1; }
-PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+source benchmarks/common.sh  # MNIST and PYTHON
 OUT=${1:-runs/insights-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 TRAIN=(-d "$MNIST/train-images-idx3-ubyte.gz" --limit 4000)
